@@ -1,0 +1,199 @@
+package sources
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Property names of the gdpr-document entity (SPEC §1). They are fixed by the
+// Sesam GDPR platform; note the underscore in document_id.
+const (
+	PropDataTypeID     = "gdpr-data-type:data-type-id"
+	PropDocumentID     = "gdpr-document:document_id"
+	PropExtractContent = "gdpr-document:extract-content"
+	PropOriginalURL    = "gdpr-document:original-url"
+	PropFilesize       = "gdpr-document:filesize"
+	PropFilename       = "gdpr-document:filename"
+	PropMIMEType       = "gdpr-document:mime-type"
+	PropMetadata       = "gdpr-document:metadata"
+)
+
+// URIPrefix marks a URI value in Sesam's transit encoding.
+const URIPrefix = "~r"
+
+// URI is a URL string that decodes with or without the "~r" transit prefix
+// and encodes with it, as Sesam does.
+type URI string
+
+// UnmarshalJSON accepts "~rhttp://..." and "http://...".
+func (u *URI) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("URI must be a string: %w", err)
+	}
+	*u = URI(strings.TrimPrefix(s, URIPrefix))
+	return nil
+}
+
+// MarshalJSON writes the value with the "~r" prefix (empty stays empty).
+func (u URI) MarshalJSON() ([]byte, error) {
+	if u == "" {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(URIPrefix + string(u))
+}
+
+// String returns the plain URL.
+func (u URI) String() string { return string(u) }
+
+// Document is the gdpr-document entity a source publishes (SPEC §1).
+// Seq is the entity's "_updated" value: an opaque, monotonic sequence.
+type Document struct {
+	ID             string         `json:"_id"`
+	Seq            int64          `json:"_updated"`
+	Deleted        bool           `json:"_deleted"`
+	DataTypeID     string         `json:"gdpr-data-type:data-type-id,omitempty"`
+	DocumentID     string         `json:"gdpr-document:document_id,omitempty"`
+	ExtractContent URI            `json:"gdpr-document:extract-content,omitempty"`
+	OriginalURL    URI            `json:"gdpr-document:original-url,omitempty"`
+	FileSize       int64          `json:"gdpr-document:filesize"`
+	Filename       string         `json:"gdpr-document:filename,omitempty"`
+	MIMEType       string         `json:"gdpr-document:mime-type,omitempty"`
+	Metadata       map[string]any `json:"gdpr-document:metadata,omitempty"`
+}
+
+// ErrInvalid is wrapped by every validation error, so callers can tell a bad
+// entity (4xx, keep the rest of the batch) from an infrastructure failure.
+var ErrInvalid = errors.New("invalid entity")
+
+// ValidationError lists what is wrong with one entity. It never includes
+// property values, which may be personal data; only names.
+type ValidationError struct {
+	ID       string   // the entity _id, when there is one
+	Problems []string // e.g. "missing gdpr-document:mime-type"
+}
+
+func (e *ValidationError) Error() string {
+	id := e.ID
+	if id == "" {
+		id = "(no _id)"
+	}
+	return fmt.Sprintf("entity %s: %s", id, strings.Join(e.Problems, "; "))
+}
+
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// ParseDocument decodes one entity and validates it (see Validate), also
+// checking that the required filesize is present, which a decoded int64
+// cannot tell. Unknown properties are allowed (the caller keeps the raw JSON).
+// Bad input yields a *ValidationError.
+func ParseDocument(raw []byte, knownDataType func(string) bool) (Document, error) {
+	var d Document
+	var probe struct {
+		ID   any              `json:"_id"`
+		Size *json.RawMessage `json:"gdpr-document:filesize"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return d, &ValidationError{Problems: []string{"malformed entity: " + jsonProblem(err)}}
+	}
+	id, _ := probe.ID.(string)
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&d); err != nil {
+		return d, &ValidationError{ID: id, Problems: []string{"malformed entity: " + jsonProblem(err)}}
+	}
+	err := d.Validate(knownDataType)
+	if !d.Deleted && probe.Size == nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			ve = &ValidationError{ID: d.ID}
+			err = ve
+		}
+		ve.Problems = append(ve.Problems, "missing "+PropFilesize)
+	}
+	return d, err
+}
+
+// jsonProblem turns a json error into a message without echoing input values.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("property %q must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("JSON syntax error at byte %d", se.Offset)
+	}
+	return "not a JSON object"
+}
+
+// Validate checks the required properties of SPEC §1. A deleted entity only
+// needs an _id. knownDataType, when non-nil, reports whether a data-type-id is
+// registered; an unknown one is a validation problem.
+func (d *Document) Validate(knownDataType func(string) bool) error {
+	var p []string
+	if strings.TrimSpace(d.ID) == "" {
+		p = append(p, "missing _id")
+	}
+	if d.Deleted {
+		if len(p) > 0 {
+			return &ValidationError{ID: d.ID, Problems: p}
+		}
+		return nil
+	}
+	if d.DataTypeID == "" {
+		p = append(p, "missing "+PropDataTypeID)
+	} else if knownDataType != nil && !knownDataType(d.DataTypeID) {
+		p = append(p, fmt.Sprintf("unknown data type %q (register it first)", d.DataTypeID))
+	}
+	if d.DocumentID == "" {
+		p = append(p, "missing "+PropDocumentID)
+	}
+	if d.ExtractContent == "" {
+		p = append(p, "missing "+PropExtractContent)
+	} else if err := checkHTTPURL(string(d.ExtractContent)); err != nil {
+		p = append(p, PropExtractContent+" "+err.Error())
+	}
+	if d.OriginalURL == "" {
+		p = append(p, "missing "+PropOriginalURL)
+	} else if err := checkURL(string(d.OriginalURL)); err != nil {
+		p = append(p, PropOriginalURL+" "+err.Error())
+	}
+	if d.MIMEType == "" {
+		p = append(p, "missing "+PropMIMEType)
+	}
+	if d.FileSize < 0 {
+		p = append(p, PropFilesize+" must not be negative")
+	}
+	if len(p) > 0 {
+		return &ValidationError{ID: d.ID, Problems: p}
+	}
+	return nil
+}
+
+// checkHTTPURL requires an absolute http(s) URL: the extractor downloads it.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("must be an http or https URL")
+	}
+	if u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	return nil
+}
+
+// checkURL requires an absolute URL of any scheme (reviewers may open
+// file:// or smb:// links).
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return errors.New("is not an absolute URL")
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migrations are applied in order, each once, each in its own transaction.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: datasets, sequence, key/value state, rejected entities.
+	`CREATE TABLE sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+	 INSERT INTO sequence (id, value) VALUES (1, 0);
+	 CREATE TABLE entities (
+		dataset TEXT NOT NULL,
+		id      TEXT NOT NULL,
+		seq     INTEGER NOT NULL,
+		deleted INTEGER NOT NULL DEFAULT 0,
+		hash    TEXT NOT NULL,
+		body    TEXT NOT NULL,
+		aux     TEXT NOT NULL DEFAULT '',
+		mark    INTEGER NOT NULL DEFAULT 0,
+		ts      INTEGER NOT NULL,
+		PRIMARY KEY (dataset, id)
+	 );
+	 CREATE UNIQUE INDEX entities_by_seq ON entities (dataset, seq);
+	 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, ts INTEGER NOT NULL);
+	 CREATE TABLE rejections (
+		dataset   TEXT NOT NULL,
+		entity_id TEXT NOT NULL,
+		origin    TEXT NOT NULL,
+		reason    TEXT NOT NULL,
+		ts        INTEGER NOT NULL,
+		PRIMARY KEY (dataset, entity_id)
+	 );`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: create migrations table: %w", err)
+	}
+	var have int
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("store: database schema version %d is newer than this docvet (%d): upgrade docvet", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migrate to %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate to %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().Unix()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: record migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: commit migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied schema version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
