@@ -34,6 +34,26 @@ var migrations = []string{
 		ts        INTEGER NOT NULL,
 		PRIMARY KEY (dataset, entity_id)
 	 );`,
+	// 2: the ledger of what was indexed (issue 4): the truth the index can be
+	// rebuilt from. One row per (source dataset, entity _id).
+	`CREATE TABLE ledger (
+		source            TEXT NOT NULL,
+		entity_id         TEXT NOT NULL,
+		entity_seq        INTEGER NOT NULL,
+		data_type         TEXT NOT NULL,
+		sha256            TEXT NOT NULL DEFAULT '',
+		status            TEXT NOT NULL,
+		reason            TEXT NOT NULL DEFAULT '',
+		extractor_version TEXT NOT NULL DEFAULT '',
+		size              INTEGER NOT NULL DEFAULT 0,
+		chars             INTEGER NOT NULL DEFAULT 0,
+		attempts          INTEGER NOT NULL DEFAULT 0,
+		retry             INTEGER NOT NULL DEFAULT 0,
+		indexed_at        INTEGER NOT NULL,
+		PRIMARY KEY (source, entity_id)
+	 );
+	 CREATE INDEX ledger_by_status ON ledger (status);
+	 CREATE INDEX ledger_retry ON ledger (retry) WHERE retry = 1;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -331,3 +331,44 @@ func BenchmarkPut(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "entities/s")
 }
+
+func TestLedgerRoundTrip(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	rows := []LedgerRow{
+		{Source: "source:hr", EntityID: "a", EntitySeq: 3, DataType: "hr", SHA256: "ab", Status: "ok", ExtractorVersion: "1", Size: 10, Chars: 5},
+		{Source: "source:hr", EntityID: "b", EntitySeq: 4, DataType: "hr", Status: "failed", Reason: "timeout after 60s", Retry: true, Attempts: 2},
+		{Source: "custom-documents", EntityID: "c", EntitySeq: 9, DataType: "mail", Status: "empty", Reason: "no text"},
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		for _, r := range rows {
+			if err := tx.PutLedger(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Ledger(ctx, "source:hr", "b")
+	if err != nil || got.Status != "failed" || !got.Retry || got.Attempts != 2 || got.Reason != "timeout after 60s" {
+		t.Fatalf("ledger b: %+v %v", got, err)
+	}
+	var notOK []string
+	if err := s.LedgerRows(ctx, "", "ok", func(l LedgerRow) error { notOK = append(notOK, l.EntityID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(notOK) != "[c b]" {
+		t.Fatalf("not ok rows: %v", notOK)
+	}
+	counts, _ := s.LedgerCounts(ctx)
+	if counts["source:hr"]["ok"] != 1 || counts["source:hr"]["failed"] != 1 || counts["custom-documents"]["empty"] != 1 {
+		t.Fatalf("counts %v", counts)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeleteLedger("source:hr", "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ledger(ctx, "source:hr", "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted row: %v", err)
+	}
+}
