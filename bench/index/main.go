@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/docvet/docvet/extractor/doctext"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/index/identifiers"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-index:", err)
+		os.Exit(1)
+	}
+}
+
+// rawDoc mirrors the field names of index's mapping.
+type rawDoc struct {
+	Text           string   `json:"text"`
+	Identifiers    []string `json:"identifiers"`
+	Source         string   `json:"source"`
+	EntityID       string   `json:"entity_id"`
+	DataType       string   `json:"data_type"`
+	DocumentID     string   `json:"document_id"`
+	MIME           string   `json:"mime"`
+	Filename       string   `json:"filename"`
+	OriginalURL    string   `json:"original_url"`
+	ExtractContent string   `json:"extract_content"`
+	FileSize       float64  `json:"filesize"`
+	SHA256         string   `json:"sha256"`
+	Status         string   `json:"status"`
+	Segments       string   `json:"segments"`
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench-index", flag.ContinueOnError)
+	mode := fs.String("mode", "apply", "raw (Bleve batches) or apply (index.Apply)")
+	n := fs.Int("docs", 20000, "documents to index")
+	batch := fs.Int("batch", 500, "documents per batch")
+	dir := fs.String("dir", "", "index directory (default: a new temp dir, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "bench-index-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	path := filepath.Join(*dir, "idx")
+	idOpt := identifiers.Options{DefaultRegion: "NO"}
+	docs := generate(*n)
+	textBytes := 0
+	for _, d := range docs {
+		textBytes += len(d.Text)
+	}
+
+	var elapsed, cpu time.Duration
+	switch *mode {
+	case "raw":
+		m, err := index.NewMapping()
+		if err != nil {
+			return err
+		}
+		raws := make([]rawDoc, len(docs))
+		ids := make([]string, len(docs))
+		for i, d := range docs {
+			var terms []string
+			for _, f := range identifiers.Find(d.Text, idOpt) {
+				terms = append(terms, f.Term())
+			}
+			ids[i] = index.DocID(d.Source, d.EntityID)
+			raws[i] = rawDoc{Text: d.Text, Identifiers: terms, Source: d.Source, EntityID: d.EntityID,
+				DataType: d.DataType, DocumentID: d.DocumentID, MIME: d.MIMEType, Filename: d.Filename,
+				OriginalURL: d.OriginalURL, ExtractContent: d.ExtractContent, FileSize: float64(d.FileSize),
+				SHA256: d.SHA256, Status: d.Status, Segments: `[{"location":"page 1","offset":0,"length":2000}]`}
+		}
+		b, err := bleve.NewUsing(path, m, scorch.Name, scorch.Name, map[string]interface{}{"bolt_timeout": "1s"})
+		if err != nil {
+			return err
+		}
+		start, cpu0 := time.Now(), cpuTime()
+		for lo := 0; lo < len(raws); lo += *batch {
+			bt := b.NewBatch()
+			for i := lo; i < min(lo+*batch, len(raws)); i++ {
+				if err := bt.Index(ids[i], &raws[i]); err != nil {
+					return err
+				}
+			}
+			if err := b.Batch(bt); err != nil {
+				return err
+			}
+		}
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
+		if c, _ := b.DocCount(); c != uint64(len(docs)) {
+			return fmt.Errorf("indexed %d docs, want %d", c, len(docs))
+		}
+		if err := b.Close(); err != nil {
+			return err
+		}
+	case "apply":
+		ix, err := index.Open(path, index.Options{Identifiers: idOpt})
+		if err != nil {
+			return err
+		}
+		start, cpu0 := time.Now(), cpuTime()
+		for lo := 0; lo < len(docs); lo += *batch {
+			if err := ix.Apply(ctx, docs[lo:min(lo+*batch, len(docs))], nil); err != nil {
+				return err
+			}
+		}
+		elapsed, cpu = time.Since(start), cpuTime()-cpu0
+		if c, _ := ix.Count(); c != uint64(len(docs)) {
+			return fmt.Errorf("indexed %d docs, want %d", c, len(docs))
+		}
+		if err := ix.Close(); err != nil {
+			return err
+		}
+	default:
+		return errors.New("-mode must be raw or apply")
+	}
+	size := dirSize(path)
+	fmt.Printf("mode=%s docs=%d batch=%d text_MB=%.1f seconds=%.2f cpu_seconds=%.2f docs_per_s=%.0f docs_per_cpu_s=%.0f text_MB_per_s=%.2f peak_rss_MB=%.0f index_MB=%.0f GOMAXPROCS=%d\n",
+		*mode, len(docs), *batch, float64(textBytes)/1e6, elapsed.Seconds(), cpu.Seconds(),
+		float64(len(docs))/elapsed.Seconds(), float64(len(docs))/cpu.Seconds(),
+		float64(textBytes)/1e6/elapsed.Seconds(), peakRSSMB(), float64(size)/1e6, runtime.GOMAXPROCS(0))
+	return nil
+}
+
+// generate makes n documents of about 2 KB of text: words from a mixed
+// Norwegian/English vocabulary (with accents), and now and then an e-mail
+// address, a phone number, a date or an amount, so identifier extraction has
+// realistic work to do.
+func generate(n int) []index.Doc {
+	r := rand.New(rand.NewPCG(1, 2))
+	vocab := strings.Fields(`the of and to in is for on that by this with from as be are was at
+		kontrakt avtale ansatt lønn ferie permisjon søknad vedtak klage faktura betaling kunde
+		oppsigelse arbeidsgiver arbeidstaker møte referat rapport prosjekt budsjett regnskap
+		Bjørn Ødegård Kari Nordmann Åse Ærø Øyvind Håkon Grønland Tromsø Bodø Straße Müller
+		employee contract salary holiday invoice payment customer meeting minutes report project
+		budget review performance agreement termination notice complaint decision application`)
+	first := []string{"kari", "ola", "bjorn", "ase", "per", "lise", "nils", "ingrid"}
+	last := []string{"nordmann", "hansen", "olsen", "odegard", "larsen", "berg", "dahl"}
+	docs := make([]index.Doc, n)
+	var sb strings.Builder
+	for i := range docs {
+		sb.Reset()
+		for sb.Len() < 2000 {
+			switch k := r.IntN(100); {
+			case k == 0:
+				fmt.Fprintf(&sb, "%s.%s@Example.NO ", first[r.IntN(len(first))], last[r.IntN(len(last))])
+			case k == 1:
+				fmt.Fprintf(&sb, "+47 9%02d %02d %03d ", r.IntN(100), r.IntN(100), r.IntN(1000))
+			case k == 2:
+				fmt.Fprintf(&sb, "20%02d-%02d-%02d ", r.IntN(25), 1+r.IntN(12), 1+r.IntN(28))
+			case k == 3:
+				fmt.Fprintf(&sb, "NOK %d %03d,%02d ", r.IntN(100), r.IntN(1000), r.IntN(100))
+			default:
+				sb.WriteString(vocab[r.IntN(len(vocab))])
+				if r.IntN(12) == 0 {
+					sb.WriteString(". ")
+				} else {
+					sb.WriteByte(' ')
+				}
+			}
+		}
+		text := sb.String()
+		entity := fmt.Sprintf("fileshare:dept-%d/doc-%07d.pdf", i%17, i)
+		docs[i] = index.Doc{
+			Source: "fileshare", EntityID: entity, DataType: fmt.Sprintf("type-%d", i%5), DocumentID: entity,
+			MIMEType: "application/pdf", Filename: fmt.Sprintf("doc-%07d.pdf", i), FileSize: int64(40000 + i),
+			OriginalURL: "http://fileserver.example/" + entity, ExtractContent: "http://127.0.0.1:8081/content/" + entity,
+			SHA256: fmt.Sprintf("%064x", i), Status: string(doctext.StatusOK), Text: text,
+			Segments: []doctext.Segment{{Location: "page 1", Offset: 0, Length: int64(len([]rune(text)))}},
+		}
+	}
+	return docs
+}
+
+// cpuTime is the user+system CPU time of this process so far: on a shared
+// machine it is a steadier measure of cost than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func dirSize(p string) int64 {
+	var n int64
+	_ = filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docvet/docvet/extractor"
+	"github.com/docvet/docvet/server"
+	"github.com/docvet/docvet/sources"
+	"github.com/docvet/docvet/sources/fileshare"
+	"github.com/docvet/docvet/store"
+)
+
+// sampleShare is a small file share with invented people in it (see
+// tools/gen-sample-share.py). "all:" keeps the hidden file, which the source
+// must skip.
+//
+//go:embed all:sample-share
+var sampleShare embed.FS
+
+const (
+	demoSource   = "sample-share"
+	demoDataType = "hr-documents"
+)
+
+// runDemo runs the pipeline as far as it exists on the embedded sample share:
+// a file-share source and the core service on loopback, data type
+// registration over the push API, a pull, extraction of every document in
+// sandboxed workers, then a delete and a move on the share to show change
+// detection. It prints what happened and where to look next.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "working directory for the demo (default: a new temporary directory, kept)")
+	inProcess := fl.Bool("in-process", false, "extract in this process instead of sandboxed extract-worker processes")
+	verbose := fl.Bool("v", false, "show the services' logs")
+	if err := fl.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("%w: demo takes no arguments", errUsage)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "docvet-demo-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	d := &demo{dir: *dir, out: stdout, log: logger}
+	return d.run(ctx, *inProcess)
+}
+
+type demo struct {
+	dir string
+	out io.Writer
+	log *slog.Logger
+
+	share      *fileshare.Share
+	sourceURL  string
+	coreURL    string
+	core       *server.Server
+	adminToken string
+}
+
+func (d *demo) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
+
+func (d *demo) run(ctx context.Context, inProcess bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shareDir := filepath.Join(d.dir, "share")
+	if err := writeSampleShare(shareDir); err != nil {
+		return err
+	}
+	d.say("docvet demo — working directory %s", d.dir)
+	d.say("")
+	d.say("1. Sample share written to %s (invented people; one hidden file; one .pdf that is really a Word file)", shareDir)
+
+	stop, err := d.startSource(ctx, shareDir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	stopCore, err := d.startCore(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopCore()
+
+	if err := d.registerDataType(ctx); err != nil {
+		return err
+	}
+	if err := d.core.PullNow(ctx, demoSource); err != nil {
+		return fmt.Errorf("pull %s: %w", demoSource, err)
+	}
+	docs, err := d.pulled(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("4. The core pulled %d documents from the source into dataset %q.", countLive(docs), "source:"+demoSource)
+	if err := d.extractAll(ctx, docs, inProcess); err != nil {
+		return err
+	}
+	if err := d.changeShare(ctx, shareDir); err != nil {
+		return err
+	}
+	d.say("")
+	d.say("Where to look next:")
+	d.say("  core database      %s", filepath.Join(d.dir, "data", "docvet.db"))
+	d.say("  source state       %s", filepath.Join(d.dir, "source", "state.db"))
+	d.say("  run it yourself    docvet source fileshare --root %s --data-type %s", shareDir, demoDataType)
+	d.say("                     docvet serve --config docvet.example.yaml")
+	d.say("  extract one file   docvet extract %s", filepath.Join(shareDir, "hr", "2019", "contract-4711.pdf"))
+	d.say("Indexing, search, the vetting workbook and encrypted delivery are the next steps of the pipeline (see README).")
+	return nil
+}
+
+// writeSampleShare copies the embedded share to dir.
+func writeSampleShare(dir string) error {
+	return fs.WalkDir(sampleShare, "sample-share", func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "sample-share")))
+		if e.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := sampleShare.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
+// serveOn serves h on a fresh loopback port and returns its base URL.
+func serveOn(ctx context.Context, h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}
+	return "http://" + ln.Addr().String(), stop, nil
+}
+
+func (d *demo) startSource(ctx context.Context, shareDir string) (func(), error) {
+	st, err := store.Open(ctx, filepath.Join(d.dir, "source", "state.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	// The public URL must be known before the share builds entities, so
+	// listen first.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.sourceURL = "http://" + ln.Addr().String()
+	share, err := fileshare.New(shareDir, st, fileshare.Options{DataType: demoDataType, PublicURL: d.sourceURL, Logger: d.log})
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	d.share = share
+	srv := &http.Server{Handler: sources.NewHandler(share, sources.HandlerOptions{Logger: d.log}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	stats, err := share.Rescan(ctx)
+	if err != nil {
+		srv.Close()
+		st.Close()
+		return nil, fmt.Errorf("scan sample share: %w", err)
+	}
+	d.say("2. File-share source listening on %s: scanned %s", d.sourceURL, statsLine(stats))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		st.Close()
+	}, nil
+}
+
+func statsLine(s sources.ScanStats) string {
+	return fmt.Sprintf("%d documents (%d read, %d published as new or changed, %d deleted, %d unchanged), %d hidden and %d symlinks skipped",
+		s.Documents, s.Read, s.Changed, s.Deleted, s.Unchanged, s.Hidden, s.Symlinks)
+}
+
+// shortMIME keeps the table readable: OOXML types are long.
+func shortMIME(m string) string {
+	return strings.TrimPrefix(m, "application/vnd.openxmlformats-officedocument.")
+}
+
+func (d *demo) startCore(ctx context.Context) (func(), error) {
+	dataDir := filepath.Join(d.dir, "data")
+	st, err := store.Open(ctx, filepath.Join(dataDir, "docvet.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	cfg := server.Config{
+		DataDir: dataDir,
+		Listen:  "127.0.0.1:0",
+		Sources: []server.SourceConfig{{
+			Name:     demoSource,
+			URL:      d.sourceURL + sources.PublisherPath,
+			Interval: time.Hour, // the demo pulls explicitly
+		}},
+	}
+	core, err := server.New(st, cfg, d.log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.core = core
+	url, stop, err := serveOn(ctx, core.Handler())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.coreURL = url
+	d.adminToken, err = server.SignToken(core.Secret(), "docvet-demo", []string{"admin", "push", "read"}, time.Hour, time.Now())
+	if err != nil {
+		stop()
+		st.Close()
+		return nil, err
+	}
+	d.say("3. Core service listening on %s (receivers, publishers and admin API behind bearer tokens)", d.coreURL)
+	return func() { stop(); st.Close() }, nil
+}
+
+// call sends an authenticated request to the core and decodes a JSON answer.
+func (d *demo) call(ctx context.Context, method, p string, body any, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.coreURL+p, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.adminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (d *demo) registerDataType(ctx context.Context) error {
+	dt := map[string]any{
+		"_id":                            demoDataType,
+		"gdpr-data-type:data-type-id":    demoDataType,
+		"gdpr-data-type:level":           "personal",
+		"gdpr-data-type:description":     "HR documents on the sample share",
+		"gdpr-data-type:contact":         "privacy@fjordvik.example.com",
+		"gdpr-data-type:purpose-id":      []string{"employment"},
+		"gdpr-data-type:system-id":       "fileshare",
+		"gdpr-data-type:description-en":  "HR documents",
+		"gdpr-data-type:description-no":  "HR-dokumenter",
+		"gdpr-data-type:unrelated-extra": "kept as is",
+	}
+	if err := d.call(ctx, http.MethodPost, "/api/receivers/gdpr-data-type-in/entities", []any{dt}, nil); err != nil {
+		return fmt.Errorf("register data type: %w", err)
+	}
+	d.say("   Registered data type %q with a JSON push to /api/receivers/gdpr-data-type-in/entities", demoDataType)
+	return nil
+}
+
+// pulled reads the source's dataset back from the core's publisher.
+func (d *demo) pulled(ctx context.Context) ([]sources.Document, error) {
+	var docs []sources.Document
+	if err := d.call(ctx, http.MethodGet, "/api/publishers/source:"+demoSource+"/entities", nil, &docs); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+func countLive(docs []sources.Document) int {
+	n := 0
+	for _, doc := range docs {
+		if !doc.Deleted {
+			n++
+		}
+	}
+	return n
+}
+
+type extractFunc func(ctx context.Context, r io.Reader, h extractor.Hint) (extractor.Result, error)
+
+func (d *demo) extractAll(ctx context.Context, docs []sources.Document, inProcess bool) error {
+	var extract extractFunc
+	mode := "sandboxed extract-worker processes"
+	if inProcess {
+		extract = extractor.New(extractor.Options{}).Extract
+		mode = "this process"
+	} else {
+		pool, err := extractor.NewPool(extractor.PoolOptions{Size: 2})
+		if err != nil {
+			return fmt.Errorf("start extraction workers: %w", err)
+		}
+		defer pool.Close()
+		extract = pool.Extract
+	}
+	fetcher := extractor.NewFetcher(extractor.FetchOptions{})
+	d.say("5. Each document's bytes fetched from its extract-content URL (only under the source's base) and extracted in %s:", mode)
+	tw := tabwriter.NewWriter(d.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "   file\tMIME (from content)\tstatus\tchars\tsha256\treason")
+	for _, doc := range docs {
+		if doc.Deleted {
+			continue
+		}
+		res, err := d.extractOne(ctx, fetcher, extract, doc)
+		if err != nil {
+			return err
+		}
+		reason := res.Reason
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%.12s…\t%s\n", path.Base(doc.Filename), shortMIME(doc.MIMEType), res.Status, res.Chars, res.SHA256, reason)
+	}
+	return tw.Flush()
+}
+
+func (d *demo) extractOne(ctx context.Context, f *extractor.Fetcher, extract extractFunc, doc sources.Document) (extractor.Result, error) {
+	body, err := f.Fetch(ctx, doc.ExtractContent.String(), d.sourceURL+"/")
+	if err != nil {
+		return extractor.Result{}, fmt.Errorf("fetch %s: %w", doc.ID, err)
+	}
+	defer body.Close()
+	res, err := extract(ctx, body, extractor.Hint{Name: doc.Filename, MIME: doc.MIMEType})
+	if err != nil {
+		return res, fmt.Errorf("extract %s: %w", doc.ID, err)
+	}
+	return res, nil
+}
+
+// changeShare deletes one file and moves another, rescans and pulls again,
+// showing that deletions and moves reach the core as tombstones.
+func (d *demo) changeShare(ctx context.Context, shareDir string) error {
+	before, err := d.pulled(ctx)
+	if err != nil {
+		return err
+	}
+	var since int64
+	for _, doc := range before {
+		since = max(since, doc.Seq)
+	}
+	if err := os.Remove(filepath.Join(shareDir, "support", "notes.txt")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(shareDir, "marketing", "archive"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(shareDir, "marketing", "newsletter.html"), filepath.Join(shareDir, "marketing", "archive", "newsletter.html")); err != nil {
+		return err
+	}
+	stats, err := d.share.Rescan(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.core.PullNow(ctx, demoSource); err != nil {
+		return err
+	}
+	var changes []sources.Document
+	if err := d.call(ctx, http.MethodGet, fmt.Sprintf("/api/publishers/source:%s/entities?since=%d", demoSource, since), nil, &changes); err != nil {
+		return err
+	}
+	d.say("6. Deleted support/notes.txt and moved marketing/newsletter.html into marketing/archive/; rescan: %s", statsLine(stats))
+	d.say("   The core received %d changes since _updated=%d:", len(changes), since)
+	for _, c := range changes {
+		what := "new"
+		if c.Deleted {
+			what = "deleted"
+		}
+		d.say("     %-8s %s", what, c.ID)
+	}
+	if len(changes) != 3 {
+		return errors.New("demo: expected one delete and one move (delete + new) to be published")
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+package extractor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docvet/docvet/extractor/doctext"
+	"github.com/docvet/docvet/extractor/sniff"
+)
+
+// PoolOptions tune a Pool. Zero values are replaced by defaults.
+type PoolOptions struct {
+	Size         int           // worker processes (default runtime.NumCPU())
+	Command      []string      // default: os.Executable() "extract-worker"
+	Env          []string      // extra environment for workers (KEY=VALUE)
+	MemoryLimit  int64         // per worker, bytes (default 1 GiB); keep >= 2x MaxInputBytes
+	Timeout      time.Duration // per document (default 60s)
+	RecycleAfter int           // documents before a worker is replaced (default 500)
+	Limits       doctext.Limits
+	// WatchInterval is how often the parent samples a busy worker's RSS
+	// (default 100ms); a backstop behind the worker's own RLIMIT_DATA.
+	WatchInterval time.Duration
+	// StartTimeout bounds a worker's start-up handshake (default 10s).
+	StartTimeout time.Duration
+}
+
+// Pool defaults.
+const (
+	DefaultMemoryLimit  = 1 << 30
+	DefaultRecycleAfter = 500
+)
+
+func (o PoolOptions) withDefaults() (PoolOptions, error) {
+	if o.Size <= 0 {
+		o.Size = runtime.NumCPU()
+	}
+	if len(o.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return o, fmt.Errorf("pool: find executable: %w", err)
+		}
+		o.Command = []string{exe, "extract-worker"}
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.RecycleAfter <= 0 {
+		o.RecycleAfter = DefaultRecycleAfter
+	}
+	if o.WatchInterval <= 0 {
+		o.WatchInterval = 100 * time.Millisecond
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	o.Limits = o.Limits.WithDefaults()
+	return o, nil
+}
+
+// Pool runs extractions in sandboxed worker processes: at most Size at a
+// time, each under a memory limit and a wall-clock timeout. A worker that
+// crashes, hangs or exceeds its memory is killed; that document is reported
+// failed and the next document gets a fresh worker. Workers start lazily.
+type Pool struct {
+	opt   PoolOptions
+	slots chan *worker // a token per worker slot; nil = no live process
+	done  chan struct{}
+	once  sync.Once
+}
+
+// Errors a Pool returns for infrastructure problems.
+var (
+	ErrPoolClosed  = errors.New("extractor pool closed")
+	ErrWorkerStart = errors.New("start extract worker")
+)
+
+// NewPool returns a Pool; no process is started until the first Extract.
+func NewPool(opt PoolOptions) (*Pool, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{opt: opt, slots: make(chan *worker, opt.Size), done: make(chan struct{})}
+	for range opt.Size {
+		p.slots <- nil
+	}
+	return p, nil
+}
+
+// Extract reads r in this process (hashing every byte and enforcing
+// MaxInputBytes exactly like Extractor.Extract, so even a document that
+// kills its worker has a SHA-256 and size), then extracts it in a worker.
+func (p *Pool) Extract(ctx context.Context, r io.Reader, hint Hint) (Result, error) {
+	select {
+	case <-p.done:
+		return Result{}, ErrPoolClosed
+	default:
+	}
+	in, err := readInput(ctx, r, p.opt.Limits.MaxInputBytes)
+	if err != nil {
+		return Result{}, err
+	}
+	var w *worker
+	select {
+	case w = <-p.slots:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-p.done:
+		return Result{}, ErrPoolClosed
+	}
+	defer func() { p.slots <- w }() // never blocks: one token per slot
+	if w == nil {
+		if w, err = p.start(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	req := request{Name: hint.Name, MIME: hint.MIME, Size: in.size, Over: in.over}
+	res, failure, err := p.run(ctx, w, req, in.data)
+	if failure != "" || err != nil {
+		w.kill()
+		w = nil
+	} else if w.docs++; w.docs >= p.opt.RecycleAfter {
+		w.stop()
+		w = nil
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if failure != "" {
+		res = Result{Status: doctext.StatusFailed, Reason: failure, MIME: fallbackMIME(in.data, hint), Version: Version}
+	}
+	res.SHA256, res.Size = in.sha, in.size
+	return res, nil
+}
+
+// fallbackMIME is the type reported for a document whose worker died: a
+// head-only detection in the parent (no container parsing of hostile bytes
+// here), refined by the declared type when the content is generic.
+func fallbackMIME(data []byte, hint Hint) string {
+	m := sniff.Detect(data[:min(len(data), sniff.HeadSize)], nil, 0, hint.Name)
+	if h := sniff.Essence(hint.MIME); h != "" && (m == sniff.Octet || m == sniff.Plain) {
+		return h
+	}
+	return m
+}
+
+// Close stops accepting documents, waits for the ones in flight, and stops
+// every worker.
+func (p *Pool) Close() error {
+	p.once.Do(func() { close(p.done) })
+	for range p.opt.Size {
+		if w := <-p.slots; w != nil {
+			w.stop()
+		}
+	}
+	return nil
+}
+
+// worker is one child process.
+type worker struct {
+	cmd      *exec.Cmd
+	pid      int
+	stdin    *os.File
+	stdout   *bufio.Reader
+	stdoutF  *os.File
+	stderr   *crashLog
+	docs     int
+	waitDone chan struct{}
+	waitErr  error
+}
+
+func (p *Pool) start(ctx context.Context) (*worker, error) {
+	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	cmd.Env = append(os.Environ(), p.opt.Env...)
+	cmd.SysProcAttr = sysProcAttr()
+	// Own pipes (not StdinPipe/StdoutPipe): Wait must not close our read
+	// end while a response that was fully written is still being read.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
+	}
+	cmd.Stdin, cmd.Stdout = inR, outW
+	w := &worker{cmd: cmd, stdin: inW, stdoutF: outR, stdout: bufio.NewReaderSize(outR, 64<<10),
+		stderr: &crashLog{max: 4 << 10}, waitDone: make(chan struct{})}
+	cmd.Stderr = w.stderr
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
+	}
+	w.pid = cmd.Process.Pid
+	go func() {
+		w.waitErr = cmd.Wait()
+		close(w.waitDone)
+	}()
+	cfg := workerConfig{Protocol: protocolVersion, Version: Version, MemoryLimit: p.opt.MemoryLimit, Limits: p.opt.Limits}
+	hello := make(chan error, 1)
+	go func() {
+		if err := writeMsg(w.stdin, cfg, nil); err != nil {
+			hello <- err
+			return
+		}
+		var h workerHello
+		if _, err := readMsg(w.stdout, &h, maxReqHeaderSize, 0); err != nil {
+			hello <- err
+			return
+		}
+		if h.Protocol != protocolVersion || h.Version != Version {
+			hello <- fmt.Errorf("worker speaks %s version %s, want %s version %s", h.Protocol, h.Version, protocolVersion, Version)
+			return
+		}
+		hello <- nil
+	}()
+	t := time.NewTimer(p.opt.StartTimeout)
+	defer t.Stop()
+	select {
+	case err = <-hello:
+	case <-t.C:
+		err = errors.New("no handshake within " + p.opt.StartTimeout.String())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		w.kill()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
+	}
+	return w, nil
+}
+
+// run sends one document to w and waits for the result, the timeout, the
+// memory watchdog, the worker's death or ctx. A non-empty failure means
+// the document failed because of the worker (w must be discarded); err is
+// only ctx's.
+func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (res Result, failure string, err error) {
+	type outcome struct {
+		resp response
+		text []byte
+		err  error
+	}
+	ch := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		if o.err = writeMsg(w.stdin, req, data); o.err == nil {
+			o.text, o.err = readMsg(w.stdout, &o.resp, maxHeaderBytes, 4*p.opt.Limits.MaxChars+4)
+		}
+		ch <- o
+	}()
+	timer := time.NewTimer(p.opt.Timeout)
+	defer timer.Stop()
+	tick := time.NewTicker(p.opt.WatchInterval)
+	defer tick.Stop()
+	memReason := "memory limit " + humanBytes(p.opt.MemoryLimit) + " exceeded"
+	for {
+		select {
+		case o := <-ch:
+			if o.err == nil && o.resp.Error == "" {
+				o.resp.Result.Text = string(o.text)
+				return o.resp.Result, "", nil
+			}
+			// The worker died or spoke garbage: find out why.
+			w.kill()
+			<-w.waitDone
+			if w.stderr.contains("out of memory") {
+				return Result{}, memReason, nil
+			}
+			return Result{}, "worker crashed", nil
+		case <-timer.C:
+			w.kill()
+			<-ch
+			return Result{}, "timeout after " + p.opt.Timeout.String(), nil
+		case <-ctx.Done():
+			w.kill()
+			<-ch
+			return Result{}, "", ctx.Err()
+		case <-tick.C:
+			if n, ok := rss(w.pid); ok && n > p.opt.MemoryLimit {
+				w.kill()
+				<-ch
+				return Result{}, memReason, nil
+			}
+		}
+	}
+}
+
+// kill ends the process and reaps it.
+func (w *worker) kill() {
+	_ = w.cmd.Process.Kill()
+	<-w.waitDone
+	w.stdin.Close()
+	w.stdoutF.Close()
+}
+
+// stop asks the worker to exit (stdin EOF) and kills it if it does not.
+func (w *worker) stop() {
+	w.stdin.Close()
+	select {
+	case <-w.waitDone:
+	case <-time.After(5 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.waitDone
+	}
+	w.stdoutF.Close()
+}
+
+// crashLog keeps the first and the last max bytes a worker wrote to stderr:
+// the Go runtime prints "fatal error: ..." first and then every goroutine's
+// stack. It is only searched for crash causes, never logged: a panic
+// message can quote document content.
+type crashLog struct {
+	mu         sync.Mutex
+	max        int
+	head, tail []byte
+}
+
+func (t *crashLog) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if room := t.max - len(t.head); room > 0 {
+		k := min(room, len(p))
+		t.head = append(t.head, p[:k]...)
+		p = p[k:]
+	}
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > t.max {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-t.max:]...)
+	}
+	return n, nil
+}
+
+func (t *crashLog) contains(s string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Contains(t.head, []byte(s)) || bytes.Contains(t.tail, []byte(s))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d bytes", n))
+}

@@ -1,0 +1,49 @@
+// Package server owns docvet's core HTTP service: its configuration, the one
+// route table (routes.go), the JSON push receivers (custom-documents,
+// gdpr-data-type-in, gdpr-access-request-in) with full-sync sequences, the
+// JSON pull publishers of the stored datasets, bearer-token (JWT)
+// authorisation, data-type registration (push and the setup spreadsheet),
+// the pullers that copy each configured document source into the store, and
+// the admin endpoints that show what was rejected and how each source is
+// doing.
+//
+// # Guarantees
+//
+// Everything acknowledged with a 2xx is committed to the store first, so a
+// crash never loses accepted data. Error responses name properties, entity
+// ids and data-type ids, never property values; logs carry hashed entity ids.
+//
+// # Push protocol (SPEC §2, Sesam JSON push)
+//
+// The body is a JSON array or one object. Incremental pushes (is_full absent
+// or false) upsert; an entity with "_deleted": true is a delete; their
+// sequence parameters are informational. A full sync (is_full=true) is a
+// sequence: is_first=true starts it (replacing any active one), each next
+// request must carry the same sequence_id and previous_request_id equal to
+// the last accepted request_id, and is_last=true ends it: in the same
+// transaction as that last batch, every entity of the dataset not seen in the
+// sequence becomes a tombstone. Out-of-order requests (unknown sequence,
+// wrong previous_request_id, after is_last, is_full=false inside an active
+// sequence) get 409 and change nothing; the sender restarts with is_first. A
+// retry of the last accepted request is idempotent (200). The sequence state
+// is kept per dataset in store state, committed with each batch.
+//
+// Status codes: 200 all accepted; 422 some entities rejected (the valid ones
+// are committed and the request counts as accepted in its sequence; an
+// entity whose new version was rejected is not swept by the full sync); 400
+// malformed body (the entities before the syntax error are committed, the
+// request is not accepted into a sequence) or bad parameters; 409 out of
+// sequence; 413 body over limits.max_request_body (nothing stored); 415 not
+// application/json. The body is {"accepted","changed","deleted","rejected":
+// [{"_id","index","reason"}],"error"}. Rejections are recorded in the store
+// (GET /api/admin/rejections) and cleared when a valid version arrives.
+//
+// # Data types and re-pulls
+//
+// A document (pushed or pulled) whose gdpr-data-type:data-type-id is not a
+// registered data type is rejected with that reason. When data types are
+// added (push or POST /api/admin/setup), every source with recorded
+// rejections re-pulls from the start; the re-pull is idempotent, since
+// unchanged entities get no new sequence number and publish nothing new.
+// The setup spreadsheet is all or nothing and never deletes data types.
+package server

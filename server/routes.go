@@ -1,0 +1,23 @@
+package server
+
+import "net/http"
+
+// routes is the one place every route is declared.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /api/status", s.require(ScopeRead, s.handleStatus))
+
+	mux.HandleFunc("POST /api/receivers/{receiver}/entities", s.require(ScopePush, s.handlePush))
+	mux.HandleFunc("GET /api/publishers/{dataset}/entities", s.require(ScopeRead, s.handlePublish))
+
+	mux.HandleFunc("GET /api/admin/rejections", s.require(ScopeAdmin, s.handleRejections))
+	mux.HandleFunc("GET /api/admin/sources", s.require(ScopeAdmin, s.handleSources))
+	mux.HandleFunc("POST /api/admin/sources/{name}/pull", s.require(ScopeAdmin, s.handlePullNow))
+	mux.HandleFunc("POST /api/admin/setup", s.require(ScopeAdmin, s.handleSetup))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	return mux
+}
