@@ -83,8 +83,18 @@ func (x *Extractor) Extract(ctx context.Context, in doctext.Input, b *doctext.Bu
 // lacks, not a user password), retries with pdftotext into a fresh builder.
 func (x *Extractor) extractAuto(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doctext.Options) error {
 	err := extractGo(ctx, in, b, opt)
-	if err == nil || x.pdftotext == "" || ctx.Err() != nil {
+	if x.pdftotext == "" || ctx.Err() != nil {
 		return err
+	}
+	if err == nil {
+		// No text at all is either a scan or a font the Go engine cannot
+		// map (Type3, CID fonts without ToUnicode, vertical writing):
+		// pdftotext decides which. On a scan it finds nothing either and
+		// the document stays empty.
+		if strings.TrimSpace(b.Text()) == "" {
+			return x.extractPoppler(ctx, in, b, opt)
+		}
+		return nil
 	}
 	var le *doctext.LimitError
 	if errors.As(err, &le) || strings.Contains(err.Error(), "user password") {
