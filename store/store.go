@@ -21,6 +21,11 @@ import (
 // ErrNotFound is returned by getters when a key does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrLocked is returned by Open when another process has the database open.
+// SQLite alone would let two docvet processes share it, and then two
+// rescans or two pullers would each treat the other's work as their own.
+var ErrLocked = errors.New("database is in use by another docvet process")
+
 // Options tunes the store. Zero values mean defaults.
 type Options struct {
 	// BusyTimeout is how long a connection waits for a lock (default 10s).
@@ -30,6 +35,9 @@ type Options struct {
 	// Synchronous is the SQLite synchronous pragma: "FULL" (default; a
 	// commit survives power loss) or "NORMAL" (survives a process crash).
 	Synchronous string
+	// Shared skips the exclusive lock file (<path>.lock) that keeps a
+	// second process from opening the same database. Tests only.
+	Shared bool
 }
 
 func (o Options) withDefaults() Options {
@@ -52,6 +60,7 @@ type Store struct {
 	w    *sql.DB
 	r    *sql.DB
 	path string
+	lock *os.File
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -64,6 +73,18 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	case "FULL", "NORMAL":
 	default:
 		return nil, fmt.Errorf("store: synchronous must be FULL or NORMAL, not %q", opt.Synchronous)
+	}
+	var lock *os.File
+	if !opt.Shared {
+		var err error
+		if lock, err = lockFile(path + ".lock"); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
+		}
 	}
 	dsn := func(extra string) string {
 		q := url.Values{}
@@ -78,26 +99,29 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	w, err := sql.Open("sqlite", dsn("immediate"))
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, path: path}
+	s := &Store{w: w, path: path, lock: lock}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
+		unlock()
 		return nil, err
 	}
 	r, err := sql.Open("sqlite", dsn(""))
 	if err != nil {
 		w.Close()
+		unlock()
 		return nil, fmt.Errorf("open store readers: %w", err)
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
 	s.r = r
 	// The file holds personal data (entity bodies): owner only.
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
 		_ = os.Chmod(p, 0o600)
 	}
 	return s, nil
@@ -105,7 +129,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.r.Close(), s.w.Close())
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
 }
 
 // Path returns the database file path.

@@ -41,7 +41,9 @@ func main() {
 	n := flag.Int("n", 100000, "number of files to generate")
 	dir := flag.String("dir", "", "work directory (default: a new temporary directory)")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	sync := flag.String("synchronous", "FULL", "SQLite synchronous mode of the state: FULL (as docvet runs) or NORMAL")
 	flag.Parse()
+	os.Setenv("DOCVET_BENCH_SYNC", *sync)
 	if err := parent(*n, *dir, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -74,8 +76,9 @@ func parent(n int, dir string, keep bool) error {
 		return err
 	}
 	fmt.Printf("generated %d files (%.1f MB) in %s under %s\n", n, float64(total)/1e6, time.Since(t0).Round(time.Millisecond), dir)
-	fmt.Printf("go %s, %s/%s, %d CPUs\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Printf("| phase | wall time | CPU (user+sys) | peak RSS | detail |\n|---|---|---|---|---|\n")
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("go %s, %s/%s, %d CPUs, state synchronous=%s, load average at start: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), os.Getenv("DOCVET_BENCH_SYNC"), strings.TrimSpace(string(load)))
+	fmt.Printf("\n| phase | wall time | CPU (user+sys) | peak RSS | detail |\n|---|---|---|---|---|\n")
 	for _, phase := range []string{"first-scan", "no-change-rescan", "change-1pct-rescan", "pull"} {
 		if phase == "change-1pct-rescan" {
 			if err := mutate(share, n); err != nil {
@@ -96,6 +99,8 @@ func parent(n int, dir string, keep bool) error {
 		}
 		fmt.Printf("| %s | %.2f s | %.2f s | %.0f MB | %s |\n", phase, res.Seconds, cpu, float64(rss)/1024, detail)
 	}
+	load, _ = os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nload average at end: %s\n", strings.TrimSpace(string(load)))
 	return nil
 }
 
@@ -180,7 +185,7 @@ func mutate(root string, n int) error {
 
 func child(phase, dir string) error {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "state.db"), store.Options{})
+	st, err := store.Open(ctx, filepath.Join(dir, "state.db"), store.Options{Synchronous: os.Getenv("DOCVET_BENCH_SYNC")})
 	if err != nil {
 		return err
 	}

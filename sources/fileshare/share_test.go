@@ -1,6 +1,7 @@
 package fileshare
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -216,18 +217,27 @@ func TestTouchPublishesNothing(t *testing.T) {
 
 func TestSniffBeatsExtension(t *testing.T) {
 	h := newHarness(t)
-	docx, err := os.ReadFile(corpusFile(t, "docx"))
-	if err != nil {
-		t.Skipf("no docx in the corpus: %v", err)
+	// A minimal DOCX made here, and a real one from the corpus when present.
+	var docx bytes.Buffer
+	zw := zip.NewWriter(&docx)
+	for _, name := range []string{"[Content_Types].xml", "word/document.xml"} {
+		w, _ := zw.Create(name)
+		w.Write([]byte("<x/>"))
 	}
-	h.Write("lies/report.pdf", docx)
+	must(t, zw.Close())
+	h.Write("lies/report.pdf", docx.Bytes())
+	want := map[string]string{"lies/report.pdf": sniff.DOCX, "lies/real.txt": sniff.PDF, "lies/archive.pdf": sniff.Zip}
+	if real, err := os.ReadFile(corpusFile(t, "docx")); err == nil {
+		h.Write("lies/corpus.pdf", real)
+		want["lies/corpus.pdf"] = sniff.DOCX
+	}
 	h.Write("lies/real.txt", []byte("%PDF-1.4\n%fake but a pdf header\n"))
 	var zb bytes.Buffer
 	zb.Write([]byte("PK\x05\x06" + strings.Repeat("\x00", 18))) // empty zip archive
 	h.Write("lies/archive.pdf", zb.Bytes())
 	h.rescan()
 	m := h.all()
-	for name, want := range map[string]string{"lies/report.pdf": sniff.DOCX, "lies/real.txt": sniff.PDF, "lies/archive.pdf": sniff.Zip} {
+	for name, want := range want {
 		if got := m["fileshare:"+name].MIMEType; got != want {
 			t.Errorf("%s: mime %q, want %q", name, got, want)
 		}
@@ -596,5 +606,35 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Logs carry counts and error kinds, never file names or paths.
+func TestLogsHaveNoPaths(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHarness(t)
+	h.opt.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.Restart()
+	h.Write("secretdir/alice-salary.txt", []byte("x"))
+	h.Write("bob-contract.txt", []byte("y"))
+	must(t, os.Symlink("/etc/passwd", h.path("carol-link")))
+	h.rescan()
+	h.share.failHook = func(key string) error {
+		return &os.PathError{Op: "open", Path: key, Err: os.ErrPermission}
+	}
+	h.Write("bob-contract.txt", []byte("changed"))
+	h.rescan()
+	h.share.failHook = nil
+	srv := httptest.NewServer(sources.NewHandler(h.share, sources.HandlerOptions{Logger: h.opt.Logger}))
+	defer srv.Close()
+	do(t, "GET", srv.URL+"/content/secretdir/alice-salary.txt", "")
+	do(t, "GET", srv.URL+"/content/nope/dave.txt", "")
+	if buf.Len() == 0 {
+		t.Fatal("nothing logged")
+	}
+	for _, s := range []string{"alice", "bob", "carol", "dave", "secretdir", h.root} {
+		if strings.Contains(buf.String(), s) {
+			t.Fatalf("log contains %q:\n%s", s, buf.String())
+		}
 	}
 }
