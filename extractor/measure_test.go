@@ -9,7 +9,7 @@ import (
 )
 
 // TestSandboxMeasure prints how far a runaway allocation gets under each
-// memory mechanism (numbers for SANDBOX.md). Run with
+// memory mechanism (numbers for BENCHMARKS.md). Run with
 // DOCVET_MEASURE=1 go test -run TestSandboxMeasure -v ./extractor/
 func TestSandboxMeasure(t *testing.T) {
 	if os.Getenv("DOCVET_MEASURE") == "" {

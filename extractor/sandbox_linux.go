@@ -17,7 +17,7 @@ import (
 // memory". RLIMIT_AS cannot be used: an idle Go process already reserves
 // ~1.2 GB of address space. The soft GOMEMLIMIT at 85% makes the GC work
 // harder before the hard limit, so garbage alone does not kill the worker.
-// Measurements: SANDBOX.md.
+// Measurements: BENCHMARKS.md, "Extraction sandbox".
 func applyMemoryLimit(limit int64) (string, error) {
 	if limit <= 0 {
 		return "none", nil
@@ -38,9 +38,20 @@ func applyMemoryLimit(limit int64) (string, error) {
 }
 
 // sysProcAttr makes the kernel kill a worker whose parent dies (stdin EOF
-// would end it too, but not one stuck in a parser).
+// would end it too, but not one stuck in a parser), and puts the worker in
+// a process group of its own: a terminal's Ctrl-C then reaches only the
+// parent (which cancels and drains), and killGroup takes the worker's
+// children (pdftotext) with it.
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}
+
+// killGroup sends SIGKILL to p's process group (p leads it: Setpgid) and to
+// p itself. A group id stays reserved while any member lives, so after a
+// crash the group signal still reaches a surviving pdftotext.
+func killGroup(p *os.Process) {
+	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	_ = p.Kill()
 }
 
 var pageSize = int64(os.Getpagesize())

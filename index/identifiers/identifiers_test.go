@@ -94,6 +94,15 @@ func TestFindPhone(t *testing.T) {
 		{"two numbers in a row", "22 33 44 55 91234567", []string{"phone=+4722334455@0+11", e + "@12+8"}},
 		{"two numbers with slash", "22334455/91234567", []string{"phone=+4722334455@0+8", e + "@9+8"}},
 		{"list", "91234567, 22334455", []string{e + "@0+8", "phone=+4722334455@10+8"}},
+		{"spaced pair all or nothing", "8601 1117 947", nil},
+		{"long row keeps valid parts", "1 2 3 4 5 6 7 8 9 10 11 12 91234567 13", []string{e + "@27+8"}},
+		{"long row of numbers", strings.Repeat("91234567 ", 13), func() []string {
+			var w []string
+			for i := 0; i < 13; i++ {
+				w = append(w, fmt.Sprintf("%s@%d+8", e, 9*i))
+			}
+			return w
+		}()},
 		// Decoys.
 		{"iso date", "2019-04-01", nil},
 		{"dotted date valid as number", "21.03.2019", nil},
@@ -346,17 +355,27 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// BenchmarkFind reports MB/s over the corpus reference texts: e-mail and
+// phone only, and with the two test ID patterns (Go regexps without a
+// literal prefix dominate the cost there).
 func BenchmarkFind(b *testing.B) {
 	texts := corpusTexts(b)
 	n := 0
 	for _, s := range texts {
 		n += len(s)
 	}
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, s := range texts {
-			Find(s, testOpt)
-		}
+	for _, c := range []struct {
+		name string
+		opt  Options
+	}{{"email+phone", Options{DefaultRegion: "NO"}}, {"with-id-patterns", testOpt}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range texts {
+					Find(s, c.opt)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package identifiers
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -33,8 +34,11 @@ import (
 //     dash, the second not smaller: a range ("pp. 5766-5771", "2100 - 2500");
 //   - it has no country code and is two groups joined by a dot: a decimal
 //     number ("0.6687", "7230050.2");
-//   - it has fewer than 6 or more than 17 digits (country code included;
-//     this also keeps out 5-digit service numbers and postcodes "02-092");
+//   - it has fewer than 6 or more than 15 digits (17 after "00"; country
+//     code included; this also keeps out 5-digit service numbers and
+//     postcodes "02-092");
+//   - more than one group after the first has a single digit ("6 7 8 9 10",
+//     "1 2 3"; the "0" of "+44 (0)20" is the one allowed);
 //   - phonenumbers does not consider it a VALID number (IsValidNumber, not
 //     IsPossibleNumber: "20190401", "12345" and "11223344" are possible
 //     Norwegian numbers but not valid ones).
@@ -42,6 +46,7 @@ import (
 // A run of several numbers joined by spaces or "/" ("22334455 91234567",
 // table cells) that is not valid as a whole is split at such separators when
 // every part is itself a valid number; otherwise the run yields nothing.
+// Runs of more than 12 groups (rows of numbers) keep the valid parts.
 //
 // Known limits, measured on the corpus reference texts: a number broken over
 // a line is not found; bare digit runs that happen to be valid numbers
@@ -52,7 +57,8 @@ import (
 const (
 	minPhoneDigits = 6  // with the country code; also keeps out 5-digit service numbers and postcodes
 	maxPhoneDigits = 17 // 15 of E.164 plus an international prefix "00"
-	maxGroups      = 12 // longer runs are tables of numbers, not phones
+	maxGroups      = 12 // longer runs are rows of a table: split leniently
+	maxPartGroups  = 6  // "+44 (0)20 7946 0958" has 5
 	maxSepRun      = 3
 )
 
@@ -81,6 +87,7 @@ func findPhones(text, region string, blocked []found, fs []found) []found {
 // looked at to tell whether a run is glued to a word.
 func phonesIn(text string, from, to int, region string, fs []found) []found {
 	i := from
+	var buf []group // reused: groups do not outlive one iteration
 	for i < to {
 		// Jump to the next digit; a candidate may start up to two bytes
 		// earlier with "(+" or "+".
@@ -97,9 +104,14 @@ func phonesIn(text string, from, to int, region string, fs []found) []found {
 			}
 		}
 		plus := start < d
-		end, groups := scanRun(text[:to], d)
+		end, groups := scanRun(text[:to], d, buf[:0])
+		buf = groups
 		i = end
-		if len(groups) > maxGroups || glued(text, start, end) || mixedPunct(groups) {
+		if glued(text, start, end) || mixedPunct(groups) {
+			continue
+		}
+		if len(groups) > maxGroups {
+			fs = splitRun(text, start, groups, plus, region, fs)
 			continue
 		}
 		if v, ok := judge(text, start, groups, plus, region); ok {
@@ -133,8 +145,8 @@ func mixedPunct(gs []group) bool {
 }
 
 // scanRun reads digit groups from text[d] on and returns the end of the last
-// group.
-func scanRun(text string, d int) (end int, groups []group) {
+// group. Groups are appended to groups.
+func scanRun(text string, d int, groups []group) (end int, _ []group) {
 	pos := d
 	sep := ""
 	for {
@@ -216,18 +228,98 @@ func isWordRune(r rune) bool {
 // judge decides whether groups (starting at byte start, with "+" when plus)
 // are one phone number, and returns its E.164 form.
 func judge(text string, start int, groups []group, plus bool, region string) (string, bool) {
+	nd, ones := 0, 0
+	for i, g := range groups {
+		nd += g.end - g.start
+		if i > 0 && g.end-g.start == 1 {
+			ones++
+		}
+	}
+	idd := !plus && strings.HasPrefix(text[groups[0].start:], "00")
+	maxDigits := maxPhoneDigits - 2 // E.164: 15 with the country code, or a trunk 0 + 14
+	if idd {
+		maxDigits = maxPhoneDigits
+	}
+	if nd < minPhoneDigits || nd > maxDigits || ones > 1 {
+		return "", false
+	}
+	intl := plus || idd
+	if looksLikeDate(groups) || (!intl && (looksLikeThousands(groups) || looksLikeDecimal(groups) || looksLikeRange(text, groups))) {
+		return "", false
+	}
+	if !intl && !nationalLengthOK(region, groups) {
+		return "", false
+	}
+	return parseValid(text[start:groups[len(groups)-1].end], region)
+}
+
+// regionLengths is a cheap pre-check derived from phonenumbers' metadata:
+// the lengths a national number of the region can have, and its literal
+// national prefixes. phonenumbers.Parse + IsValidNumber cost about 10µs,
+// and a numeric table has many candidates.
+type regionLengths struct {
+	usable   bool // false: the region's prefix rules are not literal; always parse
+	lengths  map[int]bool
+	prefixes []string
+}
+
+var regionCache sync.Map // region -> *regionLengths
+
+func lengthsFor(region string) *regionLengths {
+	if v, ok := regionCache.Load(region); ok {
+		return v.(*regionLengths)
+	}
+	rl := &regionLengths{}
+	if c, err := phonenumbers.MetadataCollection(); err == nil {
+		for _, m := range c.GetMetadata() {
+			if m.GetId() != region || m.GetGeneralDesc() == nil {
+				continue
+			}
+			npfp := m.GetNationalPrefixForParsing()
+			if strings.Trim(npfp, "0123456789|") != "" || len(m.GetGeneralDesc().GetPossibleLength()) == 0 {
+				break // a regex prefix rule: no shortcut
+			}
+			rl.usable = true
+			rl.lengths = map[int]bool{}
+			for _, l := range m.GetGeneralDesc().GetPossibleLength() {
+				rl.lengths[int(l)] = true
+			}
+			for _, p := range strings.Split(npfp, "|") {
+				if p != "" {
+					rl.prefixes = append(rl.prefixes, p)
+				}
+			}
+			if np := m.GetNationalPrefix(); np != "" && npfp == "" {
+				rl.prefixes = append(rl.prefixes, np)
+			}
+			break
+		}
+	}
+	v, _ := regionCache.LoadOrStore(region, rl)
+	return v.(*regionLengths)
+}
+
+// nationalLengthOK reports whether the digits of groups, read as a national
+// number of region (optionally after a national prefix), have a length the
+// region's numbers can have. When in doubt it says yes: it only saves parses.
+func nationalLengthOK(region string, groups []group) bool {
+	rl := lengthsFor(region)
+	if !rl.usable {
+		return true
+	}
 	nd := 0
 	for _, g := range groups {
 		nd += g.end - g.start
 	}
-	if nd < minPhoneDigits || nd > maxPhoneDigits {
-		return "", false
+	if rl.lengths[nd] {
+		return true
 	}
-	intl := plus || strings.HasPrefix(text[groups[0].start:], "00")
-	if looksLikeDate(groups) || (!intl && (looksLikeThousands(groups) || looksLikeDecimal(groups) || looksLikeRange(text, groups))) {
-		return "", false
+	for _, p := range rl.prefixes {
+		if rl.lengths[nd-len(p)] {
+			return true // whether the prefix is really there is Parse's job
+		}
 	}
-	return parseValid(text[start:groups[len(groups)-1].end], region)
+	return false
 }
 
 // looksLikeDate matches d-m-yyyy, yyyy-m-d and dd.mm.yy style runs.
@@ -285,65 +377,54 @@ func looksLikeThousands(gs []group) bool {
 	return true
 }
 
-// splitRun tries to read a rejected run as several numbers separated by
-// spaces or slashes, each valid on its own; all or nothing.
+// splitRun reads a rejected run as several numbers separated by spaces or
+// slashes, each valid on its own, taking the longest valid part (at most
+// maxPartGroups groups) from the left each time. A run of up to maxGroups
+// groups is all or nothing: if some group cannot start a valid part, the
+// run yields no number (this keeps "8601 1117 947" from becoming a phone).
+// Longer runs (rows of a table) are read as single-group numbers
+// ("91234567 22334455 ..."), skipping the rest, so they cost at most one
+// parse per group.
 func splitRun(text string, start int, groups []group, plus bool, region string, fs []found) []found {
 	if len(groups) < 2 {
 		return fs
 	}
 	splitAt := func(j int) bool { // may a part start at group j?
-		return strings.ContainsAny(groups[j].sep, " /\u00a0\u2007\u2009\u202f") &&
-			!strings.ContainsAny(groups[j].sep, "()")
+		return j == 0 || j == len(groups) ||
+			strings.ContainsAny(groups[j].sep, " /\u00a0\u2007\u2009\u202f") && !strings.ContainsAny(groups[j].sep, "()")
 	}
-	type part struct {
-		from, to int // group indexes, inclusive
-		value    string
-	}
-	// Greedy longest-first with backtracking over at most maxGroups groups;
-	// failed suffixes are remembered, so at most O(groups²) parses.
-	var parts []part
-	failed := make([]bool, len(groups))
-	var solve func(g int) bool
-	solve = func(g int) bool {
-		if g == len(groups) {
-			return true
+	strict := len(groups) <= maxGroups
+	n0 := len(fs)
+	for g := 0; g < len(groups); {
+		if !splitAt(g) {
+			g++
+			continue
 		}
-		if failed[g] {
-			return false
-		}
-		for j := len(groups) - 1; j >= g; j-- {
-			if j+1 < len(groups) && !splitAt(j+1) {
-				continue
-			}
-			if g == 0 && j == len(groups)-1 {
-				continue // the whole run was already rejected
-			}
-			s := groups[g].start
-			if g == 0 {
-				s = start
-			}
-			v, ok := judge(text, s, groups[g:j+1], plus && g == 0, region)
-			if !ok {
-				continue
-			}
-			parts = append(parts, part{g, j, v})
-			if solve(j + 1) {
-				return true
-			}
-			parts = parts[:len(parts)-1]
-		}
-		failed[g] = true
-		return false
-	}
-	if !solve(0) {
-		return fs
-	}
-	for _, p := range parts {
-		s := groups[p.from].start
-		if p.from == 0 {
+		s := groups[g].start
+		if g == 0 {
 			s = start
 		}
-		fs = append(fs, found{KindPhone, p.value, s, groups[p.to].end})
+		taken := false
+		longest := min(g+maxPartGroups, len(groups)) - 1
+		if !strict {
+			longest = g // rows of a table: numbers written as one group only
+		}
+		for j := longest; j >= g; j-- {
+			if !splitAt(j+1) || (g == 0 && j == len(groups)-1) {
+				continue // not a boundary, or the whole run (already rejected)
+			}
+			if v, ok := judge(text, s, groups[g:j+1], plus && g == 0, region); ok {
+				fs = append(fs, found{KindPhone, v, s, groups[j].end})
+				g, taken = j+1, true
+				break
+			}
+		}
+		if !taken {
+			if strict {
+				return fs[:n0]
+			}
+			g++
+		}
 	}
 	return fs
 }
