@@ -21,15 +21,19 @@ import (
 // unless it also carries "push".
 const (
 	ScopePush  = "push"  // receivers
-	ScopeRead  = "read"  // publishers and status
+	ScopeRead  = "read"  // /api/status and the publishers of documents and data types
 	ScopeAdmin = "admin" // /api/admin/*
+	// ScopeSubjects reads the publishers that carry data subjects' data (the
+	// access requests: subject ids and public keys). It is separate from
+	// read so a monitoring token for /api/status never reaches them.
+	ScopeSubjects = "subjects"
 )
 
 // Audience is the required "aud" of every token.
 const Audience = "docvet"
 
-// Scopes lists the valid scopes.
-var Scopes = []string{ScopePush, ScopeRead, ScopeAdmin}
+// Scopes returns the valid scopes.
+func Scopes() []string { return []string{ScopePush, ScopeRead, ScopeSubjects, ScopeAdmin} }
 
 const minSecretLen = 32
 
@@ -82,9 +86,10 @@ func SignToken(secret []byte, subject string, scopes []string, ttl time.Duration
 	if len(scopes) == 0 {
 		return "", errors.New("at least one scope is required")
 	}
+	valid := Scopes()
 	for _, s := range scopes {
-		if !slices.Contains(Scopes, s) {
-			return "", fmt.Errorf("unknown scope %q (want %s)", s, strings.Join(Scopes, ", "))
+		if !slices.Contains(valid, s) {
+			return "", fmt.Errorf("unknown scope %q (want %s)", s, strings.Join(valid, ", "))
 		}
 	}
 	if ttl <= 0 {

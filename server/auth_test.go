@@ -75,6 +75,16 @@ func TestAuth(t *testing.T) {
 		{"GET", "/api/admin/rejections", ScopeAdmin, 200},
 		{"GET", "/api/status", ScopeRead, 200},
 		{"GET", "/healthz", "", 200},
+		// Access requests (subject ids, public keys) need the subjects
+		// scope; a read token (monitoring) never reaches them.
+		{"GET", "/api/publishers/gdpr-access-request/entities", ScopeRead, 403},
+		{"GET", "/api/publishers/gdpr-access-request-out/entities", ScopeRead, 403},
+		{"GET", "/api/publishers/gdpr-access-request/entities", ScopeSubjects, 200},
+		{"GET", "/api/publishers/gdpr-access-request-out/entities", ScopeSubjects, 200},
+		{"GET", "/api/publishers/gdpr-access-request/entities", ScopeAdmin, 403},
+		{"GET", "/api/status", ScopeSubjects, 403},
+		{"GET", "/api/publishers/custom-documents/entities", ScopeSubjects, 403},
+		{"GET", "/api/publishers/gdpr-data-type-out/entities", ScopeRead, 200},
 	} {
 		r := e.do(c.method, c.path, e.tokens[c.scope], "application/json", nil)
 		if r.status != c.status {

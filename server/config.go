@@ -81,8 +81,17 @@ type AuthConfig struct {
 type Limits struct {
 	// MaxRequestBody caps a request body (default 16 MiB): 413 beyond it.
 	MaxRequestBody ByteSize `yaml:"max_request_body"`
-	// MaxEntityBytes caps one pulled entity (default 4 MiB).
+	// MaxEntityBytes caps one pulled entity (default 4 MiB). A larger
+	// entity whose _id and _updated can be read is rejected and skipped.
 	MaxEntityBytes ByteSize `yaml:"max_entity_bytes"`
+	// MaxPublishEntities is the most entities one publisher response
+	// carries: the default and cap of its limit parameter (default 10000).
+	// Clients continue with since.
+	MaxPublishEntities int `yaml:"max_publish_entities"`
+	// PublishWriteTimeout bounds the writing of each page (up to 1000
+	// entities or 4 MiB) of a publisher response; a client that reads
+	// slower is disconnected (default 1m).
+	PublishWriteTimeout time.Duration `yaml:"publish_write_timeout"`
 }
 
 // ByteSize is a size in bytes; YAML accepts an integer or "16MiB", "512KB".
@@ -193,6 +202,12 @@ func (c *Config) applyDefaults() {
 	if c.Limits.MaxEntityBytes <= 0 {
 		c.Limits.MaxEntityBytes = 4 << 20
 	}
+	if c.Limits.MaxPublishEntities <= 0 {
+		c.Limits.MaxPublishEntities = 10000
+	}
+	if c.Limits.PublishWriteTimeout <= 0 {
+		c.Limits.PublishWriteTimeout = time.Minute
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -241,6 +256,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxEntityBytes < 1024 {
 		add("limits.max_entity_bytes must be at least 1KiB")
+	}
+	if c.Limits.MaxPublishEntities < 1 || c.Limits.MaxPublishEntities > 1000000 {
+		add("limits.max_publish_entities must be 1..1000000")
 	}
 	for i, b := range c.Push.ContentBases {
 		if _, err := parseContentBase(b); err != nil {

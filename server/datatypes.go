@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/docvet/docvet/store"
 )
@@ -24,8 +25,8 @@ const (
 	dtSystemID    = "system-id"
 )
 
-// Levels are the valid data type levels, stored lower-case.
-var Levels = []string{"sensitive", "personal", "related"}
+// dataTypeLevels returns the valid data type levels, stored lower-case.
+func dataTypeLevels() []string { return []string{"sensitive", "personal", "related"} }
 
 // langDescRE matches the language-qualified descriptions: description-en,
 // description-en-GB, and the seed's en-description form.
@@ -70,8 +71,8 @@ func normalizeDataType(props map[string]any) (id string, body map[string]any, pr
 		switch {
 		case lv == "":
 			problems = append(problems, "missing "+dtPrefix+dtLevel)
-		case !containsStr(Levels, lv):
-			problems = append(problems, dtPrefix+dtLevel+" must be one of "+strings.Join(Levels, ", "))
+		case !containsStr(dataTypeLevels(), lv):
+			problems = append(problems, dtPrefix+dtLevel+" must be one of "+strings.Join(dataTypeLevels(), ", "))
 		default:
 			body[dtPrefix+dtLevel] = lv
 		}
@@ -162,8 +163,15 @@ func containsStr(list []string, s string) bool {
 // dataTypes caches the registered data-type ids (the live entities of the
 // gdpr-data-type dataset) for document validation.
 type dataTypes struct {
-	mu  sync.RWMutex
-	ids map[string]bool
+	// loadMu makes a reload's read and swap one step: otherwise two
+	// concurrent reloads could install the older snapshot last and the
+	// cache would go backwards.
+	loadMu sync.Mutex
+	mu     sync.RWMutex
+	ids    map[string]bool
+	// gen counts reloads that added ids. A check that saw generation g and
+	// rejected a document for an unknown type may be stale once gen != g.
+	gen atomic.Uint64
 }
 
 func (d *dataTypes) known(id string) bool {
@@ -172,8 +180,14 @@ func (d *dataTypes) known(id string) bool {
 	return d.ids[id]
 }
 
-// reload rereads the registered ids and returns those that are new.
+// generation returns the current generation (see gen).
+func (d *dataTypes) generation() uint64 { return d.gen.Load() }
+
+// reload rereads the registered ids and returns those that are new. When
+// there are some, the generation is advanced before reload returns.
 func (d *dataTypes) reload(ctx context.Context, st *store.Store) ([]string, error) {
+	d.loadMu.Lock()
+	defer d.loadMu.Unlock()
 	ids := map[string]bool{}
 	err := st.Since(ctx, datasetDataTypes, 0, 0, func(e store.Entity) error {
 		if !e.Deleted {
@@ -193,6 +207,9 @@ func (d *dataTypes) reload(ctx context.Context, st *store.Store) ([]string, erro
 		}
 	}
 	d.ids = ids
+	if len(added) > 0 {
+		d.gen.Add(1)
+	}
 	return added, nil
 }
 

@@ -25,25 +25,65 @@
 // sequence becomes a tombstone. Out-of-order requests (unknown sequence,
 // wrong previous_request_id, after is_last, is_full=false inside an active
 // sequence) get 409 and change nothing; the sender restarts with is_first. A
-// retry of the last accepted request is idempotent (200). The sequence state
-// is kept per dataset in store state, committed with each batch.
+// retry of the last accepted request (same sequence_id and request_id and
+// the same body, compared by SHA-256) is idempotent (200, "duplicate"); the
+// same ids with a different body are a new request: with is_first=true a new
+// full sync (so a sender reusing fixed ids for one-request full syncs is
+// served), otherwise 409. The sequence state is kept per dataset in store
+// state, committed with each batch.
 //
 // Status codes: 200 all accepted; 422 some entities rejected (the valid ones
 // are committed and the request counts as accepted in its sequence; an
 // entity whose new version was rejected is not swept by the full sync); 400
 // malformed body (the entities before the syntax error are committed, the
-// request is not accepted into a sequence) or bad parameters; 409 out of
-// sequence; 413 body over limits.max_request_body (nothing stored); 415 not
+// request is not accepted into a sequence), a body that broke off while
+// being read (client gone, read timeout: nothing stored) or bad parameters;
+// 409 out of sequence; 413 body over limits.max_request_body (nothing stored); 415 not
 // application/json. The body is {"accepted","changed","deleted","rejected":
 // [{"_id","index","reason"}],"error"}. Rejections are recorded in the store
 // (GET /api/admin/rejections) and cleared when a valid version arrives.
+//
+// Incoming entities' system properties (_updated, _ts, _hash, ...) belong
+// to the sender and are never validated: _updated is an opaque since-token
+// of any JSON type (SPEC §2). Stored entities get our own _updated.
+//
+// # Publishers and scopes
+//
+// GET /api/publishers/{dataset}/entities?since=&limit= serves a dataset in
+// _updated order. A response carries at most limits.max_publish_entities
+// entities (the default and cap of limit; clients continue with since). It
+// is read from the store a page at a time (1000 entities or 4 MiB) and the
+// read connection is released before each page is written, within
+// limits.publish_write_timeout, so slow clients cannot starve the store.
+// Token scopes: push (receivers), read (/api/status and the publishers of
+// documents, sources and data types), subjects (the publisher of access
+// requests, which carry subject ids and public keys), admin (/api/admin/*).
+// They do not imply each other.
+//
+// # Pulling sources
+//
+// A puller reads pages until one is empty or the since-token stops moving
+// (a publisher may cap its pages below batch_size). An entity over
+// limits.max_entity_bytes whose _id and _updated can be read is skipped
+// without buffering it and recorded as a rejection ("entity larger than N
+// bytes"); one whose _updated cannot be read stops the source with status
+// entity_too_large.
 //
 // # Data types and re-pulls
 //
 // A document (pushed or pulled) whose gdpr-data-type:data-type-id is not a
 // registered data type is rejected with that reason. When data types are
 // added (push or POST /api/admin/setup), every source with recorded
-// rejections re-pulls from the start; the re-pull is idempotent, since
+// rejections re-pulls from the start; a pulled batch checked before such an
+// addition and committed with rejections after it triggers the re-pull too
+// (the type cache has a generation). The re-pull is idempotent, since
 // unchanged entities get no new sequence number and publish nothing new.
 // The setup spreadsheet is all or nothing and never deletes data types.
+//
+// # Shutdown
+//
+// Serve stops accepting, waits up to shutdown_timeout for requests in
+// flight, then closes the connections of those still running (their
+// contexts end, so nothing half-read is committed) and waits for them. The
+// pullers stop at once but commit the entities they already received.
 package server

@@ -72,7 +72,7 @@ func (e *env) start() {
 	e.srv = srv
 	e.http = httptest.NewServer(srv.Handler())
 	e.tokens = map[string]string{}
-	for _, sc := range Scopes {
+	for _, sc := range Scopes() {
 		tok, err := SignToken(srv.Secret(), "test", []string{sc}, time.Hour, time.Now())
 		if err != nil {
 			e.t.Fatal(err)

@@ -1,27 +1,25 @@
 package server
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/docvet/docvet/sources"
 	"github.com/docvet/docvet/store"
 )
 
-// publishedDataset maps a publisher name to its dataset. The Sesam "-out"
-// names are accepted for the data types and access requests.
+// publishedDataset maps a publisher name reachable with the read scope to
+// its dataset. The access requests are not among them: they have their own
+// routes behind the subjects scope (routes.go, publisher).
 func (s *Server) publishedDataset(name string) (string, bool) {
 	switch name {
-	case datasetDocuments, datasetDataTypes, datasetAccessRequests:
+	case datasetDocuments, datasetDataTypes:
 		return name, true
 	case "gdpr-data-type-out":
 		return datasetDataTypes, true
-	case "gdpr-access-request-out":
-		return datasetAccessRequests, true
 	}
 	if src, ok := strings.CutPrefix(name, sourceDatasetPrefix); ok {
 		if _, ok := s.byName[src]; ok {
@@ -31,14 +29,39 @@ func (s *Server) publishedDataset(name string) (string, bool) {
 	return "", false
 }
 
-// handlePublish streams a dataset with the JSON pull protocol: entities with
-// _updated after since, in order, at most limit (default: all).
+// handlePublish serves the dataset named in the path (read scope).
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	dataset, ok := s.publishedDataset(r.PathValue("dataset"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no publisher %q", r.PathValue("dataset")))
 		return
 	}
+	s.publish(w, r, dataset)
+}
+
+// publisher returns a handler publishing one fixed dataset.
+func (s *Server) publisher(dataset string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.publish(w, r, dataset) }
+}
+
+// Publisher paging: a response is read from the store in pages of at most
+// publishPageEntities entities or about publishPageBytes bytes, each into
+// memory, and the read connection is released before the page is written.
+// A slow or stalled client then holds no store connection (the pool is
+// small and shared with status, pushes and pullers), and each page must be
+// written within Limits.PublishWriteTimeout or the connection is dropped.
+const (
+	publishPageEntities = 1000
+	publishPageBytes    = 4 << 20
+)
+
+// errPageFull stops a page read at publishPageBytes.
+var errPageFull = errors.New("page full")
+
+// publish writes a dataset with the JSON pull protocol: entities with
+// _updated after since, in order, at most limit of them (default and cap:
+// Limits.MaxPublishEntities; clients continue with since).
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, dataset string) {
 	q := r.URL.Query()
 	var since int64
 	if v := q.Get("since"); v != "" {
@@ -49,56 +72,78 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
-	limit := 0
+	limit := s.cfg.Limits.MaxPublishEntities
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			writeError(w, http.StatusBadRequest, "limit must be a positive integer")
 			return
 		}
-		limit = n
+		limit = min(n, limit)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	out := &countWriter{w: w}
-	bw := bufio.NewWriterSize(out, 64<<10)
-	enc := sources.NewArrayEncoder(bw)
-	var buf []byte
-	err := s.st.Since(r.Context(), dataset, since, limit, func(e store.Entity) error {
-		buf = e.AppendJSON(buf[:0])
-		return enc.Add(buf)
-	})
-	if err == nil {
-		err = enc.Close()
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		if errors.Is(err, r.Context().Err()) {
-			return // the client went away
+	rc := http.NewResponseController(w)
+	sent, remaining := 0, limit
+	var page, entity []byte
+	for remaining > 0 {
+		want := min(remaining, publishPageEntities)
+		page = page[:0]
+		got, full, last := 0, false, since
+		err := s.st.Since(r.Context(), dataset, since, want, func(e store.Entity) error {
+			if sent+got == 0 {
+				page = append(page, '[')
+			} else {
+				page = append(page, ',')
+			}
+			entity = e.AppendJSON(entity[:0])
+			page = append(page, entity...)
+			got++
+			last = e.Seq
+			if len(page) >= publishPageBytes {
+				return errPageFull
+			}
+			return nil
+		})
+		if errors.Is(err, errPageFull) {
+			err, full = nil, true
 		}
-		s.log.Error("publish failed", "dataset", dataset, "sent", enc.Count(), "err", err)
-		if out.n == 0 {
-			// Nothing reached the client yet: a clean error is still possible.
-			bw.Reset(w)
-			writeError(w, http.StatusInternalServerError, "internal error")
-			return
+		if err != nil {
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			s.log.Error("publish failed", "dataset", dataset, "sent", sent, "err", err)
+			if sent == 0 {
+				// Nothing reached the client yet: a clean error is still possible.
+				writeError(w, http.StatusInternalServerError, "internal error")
+				return
+			}
+			// Part of the array is out: abort the connection so the client
+			// sees a truncated body, never a short but valid array.
+			panic(http.ErrAbortHandler)
 		}
-		// Part of the array is out: abort the connection so the client sees a
-		// truncated body, never a short but valid array.
-		panic(http.ErrAbortHandler)
+		remaining -= got
+		done := remaining == 0 || (!full && got < want)
+		if sent == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if got == 0 {
+				page = append(page, '[')
+			}
+		}
+		if done {
+			page = append(page, ']')
+		}
+		// Writers without deadlines (tests' recorders) are fine unbounded.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.Limits.PublishWriteTimeout))
+		if _, err := w.Write(page); err != nil {
+			s.log.Info("publish aborted", "dataset", dataset, "sent", sent, "reason", "client too slow or gone")
+			panic(http.ErrAbortHandler)
+		}
+		sent += got
+		since = last
+		if done {
+			break
+		}
 	}
-}
-
-// countWriter counts the bytes that reached the client.
-type countWriter struct {
-	w http.ResponseWriter
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	// A kept-alive connection must not carry the deadline to its next request.
+	_ = rc.SetWriteDeadline(time.Time{})
 }

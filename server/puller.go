@@ -43,7 +43,7 @@ type SourceStatus struct {
 	Dataset             string     `json:"dataset"`
 	LastAttempt         *time.Time `json:"last_attempt,omitempty"`
 	LastSuccess         *time.Time `json:"last_success,omitempty"`
-	LastErrorKind       string     `json:"last_error_kind,omitempty"` // connect, timeout, http_status, decode, entity_too_large, store, config
+	LastErrorKind       string     `json:"last_error_kind,omitempty"` // connect, timeout, read, http_status, decode, entity_too_large, store, config
 	LastError           string     `json:"last_error,omitempty"`
 	LastErrorAt         *time.Time `json:"last_error_at,omitempty"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
@@ -72,7 +72,8 @@ func newPuller(s *Server, sc SourceConfig) (*puller, error) {
 	hc := sources.NewPullHTTPClient(sources.PullTimeouts{Total: sc.Timeout})
 	p := &puller{
 		s: s, cfg: sc, dataset: sourceDatasetPrefix + sc.Name, base: base,
-		client:  &sources.PullClient{URL: sc.URL, Token: token, HTTP: hc, MaxEntityBytes: int64(s.cfg.Limits.MaxEntityBytes)},
+		client: &sources.PullClient{URL: sc.URL, Token: token, HTTP: hc, MaxEntityBytes: int64(s.cfg.Limits.MaxEntityBytes),
+			SkipOversized: true},
 		trigger: make(chan struct{}, 1),
 	}
 	p.status = SourceStatus{Name: sc.Name, Dataset: p.dataset}
@@ -171,6 +172,13 @@ func (p *puller) pullAll(ctx context.Context) error {
 	return nil
 }
 
+// pullPages pulls pages until one is empty or the since-token stops
+// moving: a publisher may cap its pages below our limit (docvet source
+// --max-limit), so a short page does not mean the end.
+//
+// When ctx ends (shutdown), the request in flight is cancelled but the
+// entities already received are committed with their since-token: commits
+// do not take ctx's cancellation, so no received batch is rolled back.
 func (p *puller) pullPages(ctx context.Context) error {
 	if p.repull.Swap(false) {
 		err := p.s.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteState(sinceKey(p.cfg.Name)) })
@@ -183,18 +191,21 @@ func (p *puller) pullPages(ctx context.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return &storeError{err}
 	}
+	commitCtx := context.WithoutCancel(ctx)
 	since := json.RawMessage(tok)
 	limit := p.cfg.BatchSize
+	maxEntity := p.s.cfg.Limits.MaxEntityBytes
 	for {
 		var (
 			batch    []checked
 			batchTok json.RawMessage
+			gen      uint64 // data type generation before the batch's first check
 		)
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil
 			}
-			if err := p.commit(ctx, batch, batchTok); err != nil {
+			if err := p.commit(commitCtx, batch, batchTok, gen); err != nil {
 				return err
 			}
 			if batchTok != nil {
@@ -205,7 +216,15 @@ func (p *puller) pullPages(ctx context.Context) error {
 		}
 		before := string(since)
 		page, perr := p.client.Pull(ctx, since, limit, func(e sources.PulledEntity) error {
-			batch = append(batch, p.s.checkDocument(e.Index, e.Raw, []contentBase{p.base}, "source "+p.cfg.Name))
+			if len(batch) == 0 {
+				gen = p.s.types.generation()
+			}
+			if o := e.Oversized; o != nil {
+				batch = append(batch, checked{index: e.Index, id: o.ID,
+					reason: fmt.Sprintf("entity larger than %d bytes (limits.max_entity_bytes)", maxEntity)})
+			} else {
+				batch = append(batch, p.s.checkDocument(e.Index, e.Raw, []contentBase{p.base}, "source "+p.cfg.Name))
+			}
 			if e.Updated != nil {
 				batchTok = e.Updated
 			}
@@ -223,14 +242,18 @@ func (p *puller) pullPages(ctx context.Context) error {
 		if perr != nil {
 			return perr
 		}
-		if page.Count < limit || string(since) == before {
+		if page.Count == 0 || string(since) == before {
 			return nil
 		}
 	}
 }
 
-// commit stores one batch and the since-token after it, atomically.
-func (p *puller) commit(ctx context.Context, batch []checked, tok json.RawMessage) error {
+// commit stores one batch and the since-token after it, atomically. gen is
+// the data type generation seen before the batch was checked: if types were
+// added since and the batch holds rejections, a rejection may be stale (its
+// type registered between check and commit, after dataTypesChanged looked
+// for rejections), so the source re-pulls from the start.
+func (p *puller) commit(ctx context.Context, batch []checked, tok json.RawMessage, gen uint64) error {
 	var changed, rejected int64
 	err := p.s.st.Update(ctx, func(tx *store.Tx) error {
 		changed, rejected = 0, 0
@@ -260,6 +283,13 @@ func (p *puller) commit(ctx context.Context, batch []checked, tok json.RawMessag
 	})
 	if err != nil {
 		return &storeError{err}
+	}
+	// Read after the commit: either this sees the new generation, or the
+	// reload that advanced it sees the committed rejections.
+	if rejected > 0 && p.s.types.generation() != gen {
+		p.s.log.Info("data types added during a pull: re-pulling source", "source", p.cfg.Name)
+		p.repull.Store(true)
+		p.kick()
 	}
 	p.mu.Lock()
 	p.status.Pulled += int64(len(batch))
@@ -291,13 +321,15 @@ func classify(err error) (kind, msg string) {
 	case errors.As(err, &he):
 		return "http_status", fmt.Sprintf("publisher answered HTTP %d", he.Status)
 	case errors.Is(err, sources.ErrEntityTooLarge):
-		return "entity_too_large", "an entity exceeded limits.max_entity_bytes"
+		return "entity_too_large", "an entity exceeded limits.max_entity_bytes and its _id and _updated could not be read to skip it"
 	case errors.As(err, &de):
 		return "decode", fmt.Sprintf("malformed JSON at byte %d (entity index %d)", de.Offset, de.Index)
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout", "the publisher did not answer in time"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout", "the publisher did not answer in time"
+	case errors.As(err, new(*sources.ReadError)):
+		return "read", "the connection broke while reading the response"
 	default:
 		var oe *net.OpError
 		if errors.As(err, &oe) {

@@ -108,7 +108,9 @@ func TestPullerPages(t *testing.T) {
 	if s := savedSince(t, e); s != "25" {
 		t.Fatalf("since token %q", s)
 	}
-	if fmt.Sprint(src.limits) != "[10 10 10]" || src.requests.Load() != 3 {
+	// Pages of 10, 10 and 5, then an empty page ends the pull (a short page
+	// may be a publisher's cap, not the end).
+	if fmt.Sprint(src.limits) != "[10 10 10 10]" || src.requests.Load() != 4 {
 		t.Fatalf("requests %d limits %v", src.requests.Load(), src.limits)
 	}
 	// Nothing new: one request, no new versions.
@@ -301,7 +303,7 @@ func TestPublisherStreamsAndPages(t *testing.T) {
 	var seen []string
 	since := "0"
 	for range 10 {
-		r := e.get("/api/publishers/gdpr-access-request-out/entities?limit=3&since="+since, ScopeRead)
+		r := e.get("/api/publishers/gdpr-access-request-out/entities?limit=3&since="+since, ScopeSubjects)
 		var page []map[string]any
 		if err := json.Unmarshal(r.body, &page); err != nil {
 			t.Fatalf("%v: %s", err, r.body)
@@ -330,4 +332,178 @@ func TestPublisherStreamsAndPages(t *testing.T) {
 	}
 	st := e.get("/api/status", ScopeRead)
 	mustContain(t, "status", st.body, `"gdpr-access-request":{"live":7`)
+}
+
+// A publisher that caps its pages below batch_size (docvet source
+// --max-limit) is read to the end in one pull, not one page per interval.
+func TestPullerFollowsCappedPublisher(t *testing.T) {
+	src := newFakeSource(t, 25, "hr")
+	inner := src.srv.Config.Handler
+	src.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Set("limit", "3")
+		r.URL.RawQuery = q.Encode()
+		inner.ServeHTTP(w, r)
+	})
+	e := sourceEnv(t, src, 10)
+	e.registerType("hr")
+	if err := e.srv.PullNow(context.Background(), "share"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.live("source:share")); n != 25 || savedSince(t, e) != "25" {
+		t.Fatalf("after one pull: %d of 25 documents stored, since %q, %d requests", n, savedSince(t, e), src.requests.Load())
+	}
+	// 9 pages of up to 3, then the empty page.
+	if got := src.requests.Load(); got != 10 {
+		t.Fatalf("%d requests, want 10", got)
+	}
+}
+
+// A source publishing float _updated values (mtimes, like Sesam's reference
+// file-share-service): the since-token is opaque, every entity is stored.
+func TestPullerAcceptsOpaqueUpdated(t *testing.T) {
+	src := newFakeSource(t, 3, "hr")
+	src.mu.Lock()
+	for i, d := range src.docs {
+		var m map[string]any
+		json.Unmarshal([]byte(d), &m)
+		m["_updated"] = float64(i+1) + 0.5
+		b, _ := json.Marshal(m)
+		src.docs[i] = string(b)
+	}
+	src.mu.Unlock()
+	e := sourceEnv(t, src, 10)
+	e.registerType("hr")
+	if err := e.srv.PullNow(context.Background(), "share"); err != nil {
+		t.Fatal(err)
+	}
+	rj, _ := e.st.Rejections(context.Background(), "source:share", 10)
+	if n := len(e.live("source:share")); n != 3 || len(rj) != 0 || savedSince(t, e) != "3.5" {
+		t.Fatalf("stored %d, rejections %+v, since %q", n, rj, savedSince(t, e))
+	}
+}
+
+// A data type registered while a pulled page is in flight: the document
+// checked before the registration and committed (rejected) after it is
+// re-pulled, although dataTypesChanged found no rejection to act on.
+func TestPullerRepullsDocumentRejectedInTypeRace(t *testing.T) {
+	var e *env
+	src := newFakeSource(t, 1, "late") // doc-000 names data type "late"
+	inner := src.srv.Config.Handler
+	src.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src.mu.Lock()
+		d := src.docs[0]
+		src.mu.Unlock()
+		if r.URL.Query().Get("since") != "" {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "[%s", d)
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond) // the client has decoded and checked doc-000
+		e.registerType("late")             // commits, reloads, finds no rejection yet
+		fmt.Fprint(w, "]")
+	})
+	e = sourceEnv(t, src, 10)
+	if err := e.srv.PullNow(context.Background(), "share"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.srv.byName["share"].repull.Load() {
+		t.Fatal("no re-pull scheduled for a rejection that raced a registration")
+	}
+	if err := e.srv.PullNow(context.Background(), "share"); err != nil {
+		t.Fatal(err)
+	}
+	rj, _ := e.st.Rejections(context.Background(), "source:share", 10)
+	if n := len(e.live("source:share")); n != 1 || len(rj) != 0 {
+		t.Fatalf("doc-000 not stored although its data type is registered (stored %d, rejections %d)", n, len(rj))
+	}
+}
+
+// An entity over max_entity_bytes whose _id and _updated can be read is
+// rejected and skipped; one whose _updated cannot be read stops the source
+// with entity_too_large, as before.
+func TestPullerSkipsOversizedEntity(t *testing.T) {
+	src := newFakeSource(t, 4, "hr")
+	src.mu.Lock()
+	var m map[string]any
+	json.Unmarshal([]byte(src.docs[1]), &m)
+	m["Blob"] = strings.Repeat("x", 4096) // sorts before _id and _updated: they come after it
+	b, _ := json.Marshal(m)
+	src.docs[1] = string(b)
+	src.mu.Unlock()
+	e := newEnv(t, func(c *Config) {
+		c.Limits.MaxEntityBytes = 2048
+		c.Sources = []SourceConfig{{Name: "share", URL: src.url(), BatchSize: 10, BackoffMin: 5 * time.Millisecond, BackoffMax: 40 * time.Millisecond}}
+	})
+	e.registerType("hr")
+	if err := e.srv.PullNow(context.Background(), "share"); err != nil {
+		t.Fatal(err)
+	}
+	live := e.live("source:share")
+	if len(live) != 3 || live["doc-001"] || savedSince(t, e) != "4" {
+		t.Fatalf("stored %v, since %q", live, savedSince(t, e))
+	}
+	r := e.get("/api/admin/rejections?dataset=source:share", ScopeAdmin)
+	mustContain(t, "rejections", r.body, `"entity_id":"doc-001"`, "entity larger than 2048 bytes")
+	if strings.Contains(string(r.body), "xxxx") {
+		t.Fatalf("rejection echoes content: %s", r.body)
+	}
+	// Without a readable _updated the source cannot advance past it.
+	src.mu.Lock()
+	delete(m, "_updated")
+	m["_id"] = "doc-big"
+	b, _ = json.Marshal(m)
+	src.docs = append(src.docs, string(b))
+	src.mu.Unlock()
+	src.add("doc-after", "hr")
+	if err := e.srv.PullNow(context.Background(), "share"); err == nil {
+		t.Fatal("an oversized entity without _updated was skipped")
+	}
+	if st := e.srv.SourceStatuses()[0]; st.LastErrorKind != "entity_too_large" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// At shutdown the pullers stop reading, but the entities already received
+// are committed with their since-token instead of being rolled back.
+func TestShutdownCommitsReceivedPullBatch(t *testing.T) {
+	src := newFakeSource(t, 3, "hr")
+	sent := make(chan struct{})
+	src.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src.mu.Lock()
+		page := strings.Join(src.docs, ",")
+		src.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "[%s,", page)
+		w.(http.Flusher).Flush()
+		select {
+		case sent <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // the rest of the page never comes
+	})
+	e := sourceEnv(t, src, 10)
+	e.registerType("hr")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Serve(ctx, ln) }()
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the puller never asked")
+	}
+	time.Sleep(200 * time.Millisecond) // the three entities are decoded and checked
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if n, s := len(e.live("source:share")), savedSince(t, e); n != 3 || s != "3" {
+		t.Fatalf("after shutdown: %d stored, since %q; want 3 and 3", n, s)
+	}
 }

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -32,6 +35,7 @@ func (s *Server) receivers() map[string]receiver {
 type pushParams struct {
 	sequenceID, requestID, previousRequestID string
 	full, first, last                        bool
+	bodyHash                                 string // SHA-256 of the body, hex
 }
 
 func parsePushParams(r *http.Request) (pushParams, error) {
@@ -58,9 +62,13 @@ func parsePushParams(r *http.Request) (pushParams, error) {
 type seqState struct {
 	SequenceID    string `json:"sequence_id"`
 	LastRequestID string `json:"last_request_id"`
-	Mark          int64  `json:"mark"`
-	Done          bool   `json:"done"` // is_last was accepted
-	Requests      int    `json:"requests"`
+	// LastBodyHash is the SHA-256 (hex) of the last accepted request's body:
+	// a request reusing its ids is a retry only when the body is the same
+	// too. Empty in state written before it existed: ids alone decide.
+	LastBodyHash string `json:"last_body_hash,omitempty"`
+	Mark         int64  `json:"mark"`
+	Done         bool   `json:"done"` // is_last was accepted
+	Requests     int    `json:"requests"`
 }
 
 func seqKey(dataset string) string { return "push:" + dataset }
@@ -117,7 +125,8 @@ type PushResult struct {
 // valid ones are committed and the request counts as accepted in its
 // sequence); 400 malformed body or parameters (entities decoded before a
 // syntax error are committed, but the request is not accepted into a
-// full-sync sequence: resend it); 409 out of sequence (nothing committed);
+// full-sync sequence: resend it) or a body that broke off while being read
+// (nothing committed); 409 out of sequence (nothing committed);
 // 413 body over the limit (nothing committed); 415 not JSON.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("receiver")
@@ -136,26 +145,37 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxRequestBody))
+	// The body hash tells a retry from a new request reusing the same ids.
+	h := sha256.New()
+	body := io.TeeReader(http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxRequestBody)), h)
 	var items []checked
 	decErr := sources.DecodeEntities(body, 0, func(i int, raw json.RawMessage) error {
 		items = append(items, rc.check(s, i, raw))
 		return nil
 	})
-	var mbe *http.MaxBytesError
-	if errors.As(decErr, &mbe) {
+	var (
+		mbe *http.MaxBytesError
+		re  *sources.ReadError
+		de  *sources.DecodeError
+	)
+	switch {
+	case errors.As(decErr, &mbe):
 		s.log.Info("push refused", "receiver", name, "reason", "body too large", "limit", mbe.Limit)
 		writeError(w, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("request body exceeds %d bytes; nothing was stored: send smaller batches", mbe.Limit))
 		return
-	}
-	var de *sources.DecodeError
-	if decErr != nil && !errors.As(decErr, &de) {
-		// A read error (client went away): nothing sensible to answer.
-		s.log.Info("push aborted", "receiver", name, "err", decErr)
-		writeError(w, http.StatusBadRequest, "could not read the request body")
+	case errors.As(decErr, &re):
+		// The body broke off (client gone, read timeout): it is incomplete,
+		// not malformed, so nothing of it is stored.
+		s.log.Info("push aborted", "receiver", name, "reason", "body read failed", "offset", re.Offset, "entities", len(items))
+		writeError(w, http.StatusBadRequest, "could not read the request body; nothing was stored")
+		return
+	case decErr != nil && !errors.As(decErr, &de):
+		s.log.Error("push failed", "receiver", name, "err", decErr)
+		writeError(w, http.StatusInternalServerError, "internal error: nothing was stored")
 		return
 	}
+	p.bodyHash = hex.EncodeToString(h.Sum(nil))
 	res, err := s.commitPush(r, rc.dataset, p, items, de == nil)
 	var ce *conflictError
 	switch {
@@ -206,8 +226,11 @@ func (s *Server) commitPush(r *http.Request, dataset string, p pushParams, items
 			if active && p.sequenceID == st.SequenceID {
 				return conflict("is_full=false in full-sync sequence %q", p.sequenceID)
 			}
-		case st != nil && p.sequenceID == st.SequenceID && p.requestID != "" && p.requestID == st.LastRequestID:
-			// A retry of the last accepted request.
+		case st != nil && p.sequenceID == st.SequenceID && p.requestID != "" && p.requestID == st.LastRequestID &&
+			(st.LastBodyHash == "" || st.LastBodyHash == p.bodyHash):
+			// A retry of the last accepted request (same ids, same body). Same
+			// ids with another body are a new request: with is_first a new
+			// sequence, otherwise out of sequence.
 			if st.Done {
 				res.Duplicate = true
 				return nil
@@ -264,6 +287,7 @@ func (s *Server) commitPush(r *http.Request, dataset string, p pushParams, items
 		}
 		if advance {
 			next.LastRequestID = p.requestID
+			next.LastBodyHash = p.bodyHash
 			next.Requests++
 			if p.last {
 				next.Done = true

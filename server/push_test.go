@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docvet/docvet/store"
@@ -383,5 +386,104 @@ func TestAccessRequestPush(t *testing.T) {
 	en, err := e.st.Get(context.Background(), datasetAccessRequests, "ar1")
 	if err != nil || !bytes.Contains(en.Body, []byte(`"custom":"kept"`)) {
 		t.Fatalf("ar1: %s %v", en.Body, err)
+	}
+}
+
+// _updated is the sender's opaque since-token (SPEC §2): a string, float or
+// huge number does not make a pushed document invalid.
+func TestPushAcceptsOpaqueUpdated(t *testing.T) {
+	e := newEnv(t, nil)
+	e.registerType("hr")
+	for i, upd := range []string{`"2024-01-01T00:00:00Z#17"`, `1712345678.25`, `123456789012345678901234567890`} {
+		id := fmt.Sprintf("d%d", i)
+		doc := strings.Replace(document(id, "hr", "http://files.example:8081/content/"+id), "{", `{"_updated":`+upd+`,`, 1)
+		if r := e.push("custom-documents", "", doc); r.status != 200 {
+			t.Fatalf("_updated %s: %d %s", upd, r.status, r.body)
+		}
+	}
+	wantLive(t, e, datasetDocuments, "d0", "d1", "d2")
+}
+
+// errAfter yields its data, then fails as a dropped connection does.
+type errAfter struct{ r io.Reader }
+
+func (f *errAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("connection reset by peer")
+	}
+	return n, err
+}
+
+// A body that breaks off (client gone) is not a syntax error: nothing of it
+// is committed, not even the complete entities before the break.
+func TestPushReadErrorStoresNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	body := "[" + accessRequest("r1") + "," + accessRequest("r2")[:20]
+	req := httptest.NewRequest("POST", "/api/receivers/gdpr-access-request-in/entities", &errAfter{strings.NewReader(body)})
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.tokens[ScopePush])
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "nothing was stored") {
+		t.Fatalf("status %d body %s", rec.Code, rec.Body.String())
+	}
+	wantLive(t, e, datasetAccessRequests)
+	// The same body cut by a syntax error keeps the complete entity.
+	if r := e.push(arIn, "", body); r.status != 400 {
+		t.Fatalf("syntax error: %d %s", r.status, r.body)
+	}
+	wantLive(t, e, datasetAccessRequests, "r1")
+}
+
+// A sender that reuses fixed sequence_id/request_id for one-request full
+// syncs: a new body is a new sync (stored and swept), only an identical body
+// is a retry.
+func TestFullSyncReusedIDsWithNewBody(t *testing.T) {
+	e := newEnv(t, nil)
+	ds := datasetAccessRequests
+	fixed := q("s", "r1", "", true, true)
+	if r := e.push(arIn, fixed, arArray("a", "b")); r.status != 200 {
+		t.Fatalf("first sync: %d %s", r.status, r.body)
+	}
+	wantLive(t, e, ds, "a", "b")
+	r := e.push(arIn, fixed, arArray("b", "c"))
+	if r.status != 200 || r.result(t).Duplicate || r.result(t).Deleted != 1 {
+		t.Fatalf("second sync: %d %s", r.status, r.body)
+	}
+	wantLive(t, e, ds, "b", "c")
+	// An identical resend is still an idempotent retry.
+	if r := e.push(arIn, fixed, arArray("b", "c")); r.status != 200 || !r.result(t).Duplicate {
+		t.Fatalf("retry: %d %s", r.status, r.body)
+	}
+	// Inside a sequence, a request reusing the last ids with another body is
+	// out of sequence, not a retry.
+	e.push(arIn, q("t", "r1", "", true, false), arArray("x"))
+	e.push(arIn, q("t", "r2", "r1", false, false), arArray("y"))
+	if r := e.push(arIn, q("t", "r2", "r1", false, false), arArray("z")); r.status != 409 {
+		t.Fatalf("changed middle request: %d %s", r.status, r.body)
+	}
+	wantLive(t, e, ds, "b", "c", "x", "y")
+}
+
+// Concurrent data type registrations: the cache never ends older than the
+// store (reloads read and swap as one step).
+func TestConcurrentDataTypeRegistrations(t *testing.T) {
+	for round := range 20 { // the race is timing-dependent: many rounds
+
+		e := newEnv(t, nil)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				r := e.push("gdpr-data-type-in", "", fmt.Sprintf(`{"gdpr-data-type:data-type-id":"t%d","gdpr-data-type:level":"personal"}`, i))
+				if r.status != 200 {
+					t.Errorf("%d %s", r.status, r.body)
+				}
+			})
+		}
+		wg.Wait()
+		if n := e.srv.types.count(); n != 8 {
+			t.Fatalf("round %d: cache knows %d of 8 registered data types (store has %d)", round, n, len(e.live(datasetDataTypes)))
+		}
 	}
 }

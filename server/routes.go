@@ -10,6 +10,10 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("POST /api/receivers/{receiver}/entities", s.require(ScopePush, s.handlePush))
 	mux.HandleFunc("GET /api/publishers/{dataset}/entities", s.require(ScopeRead, s.handlePublish))
+	// Access requests carry subject ids and public keys: not for read tokens.
+	// These literal patterns win over {dataset}.
+	mux.HandleFunc("GET /api/publishers/gdpr-access-request/entities", s.require(ScopeSubjects, s.publisher(datasetAccessRequests)))
+	mux.HandleFunc("GET /api/publishers/gdpr-access-request-out/entities", s.require(ScopeSubjects, s.publisher(datasetAccessRequests)))
 
 	mux.HandleFunc("GET /api/admin/rejections", s.require(ScopeAdmin, s.handleRejections))
 	mux.HandleFunc("GET /api/admin/sources", s.require(ScopeAdmin, s.handleSources))

@@ -31,6 +31,74 @@ type Server struct {
 	byName    map[string]*puller
 	handler   http.Handler
 	started   time.Time
+	inflight  inflight
+}
+
+// ErrHandlersRunning is returned by Serve when handlers were still running
+// after shutdown forced their connections closed and waited once more. The
+// caller must not close the store under them; exiting the process is safe
+// (every acknowledged write is committed).
+var ErrHandlersRunning = errors.New("server: request handlers still running after shutdown")
+
+// forceCloseGrace is how long Serve waits for handlers after closing their
+// connections (their request contexts are cancelled by then).
+const forceCloseGrace = 10 * time.Second
+
+// inflight counts running handlers so shutdown can wait for them.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.idle = make(chan struct{})
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 {
+		close(f.idle)
+	}
+	f.mu.Unlock()
+}
+
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// wait returns nil once no handler runs, or ctx's error.
+func (f *inflight) wait(ctx context.Context) error {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// track counts h's running requests in s.inflight.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.add()
+		defer s.inflight.done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // New checks cfg, loads (or creates) the JWT secret and the registered data
@@ -67,7 +135,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		s.pullers = append(s.pullers, p)
 		s.byName[sc.Name] = p
 	}
-	s.handler = s.routes()
+	s.handler = s.track(s.routes())
 	return s, nil
 }
 
@@ -88,8 +156,13 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves HTTP on ln and runs the pullers until ctx ends, then stops
-// accepting, drains in-flight requests (up to ShutdownTimeout) and waits for
-// the pullers to finish their current batch. It closes ln.
+// accepting and drains in-flight requests for up to ShutdownTimeout. Requests
+// still running then have their connections closed (cancelling their
+// contexts, so nothing half-read is committed) and are waited for up to
+// another forceCloseGrace; if some still run, Serve returns
+// ErrHandlersRunning. The pullers stop when ctx ends: the pull request in
+// flight is cancelled, the entities already received are committed with
+// their since-token, and Serve waits for that. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -99,6 +172,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The pullers stop when ctx ends or the listener fails; their commits
+	// do not take this cancellation (see pullPages).
 	pullCtx, stopPullers := context.WithCancel(ctx)
 	defer stopPullers()
 	var wg sync.WaitGroup
@@ -111,16 +186,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var err error
 	select {
 	case err = <-errc:
+		srv.Close() // the listener failed: end the connections too
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
+		if err != nil {
+			s.log.Warn("shutdown: requests still running after shutdown_timeout; closing their connections",
+				"running", s.inflight.count(), "timeout", s.cfg.ShutdownTimeout.String())
+			srv.Close()
+			err = fmt.Errorf("shutdown: requests did not finish within %s and were cut off: %w", s.cfg.ShutdownTimeout, err)
+		}
 		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
 		}
 	}
 	stopPullers()
 	wg.Wait()
+	gctx, cancel := context.WithTimeout(context.Background(), forceCloseGrace)
+	defer cancel()
+	if werr := s.inflight.wait(gctx); werr != nil {
+		s.log.Error("shutdown: request handlers still running", "running", s.inflight.count())
+		return errors.Join(err, ErrHandlersRunning)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -33,7 +35,8 @@ type URI string
 func (u *URI) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("URI must be a string: %w", err)
+		// Returned unwrapped, so the decoder adds the property name.
+		return err
 	}
 	*u = URI(strings.TrimPrefix(s, URIPrefix))
 	return nil
@@ -51,7 +54,10 @@ func (u URI) MarshalJSON() ([]byte, error) {
 func (u URI) String() string { return string(u) }
 
 // Document is the gdpr-document entity a source publishes (SPEC §1).
-// Seq is the entity's "_updated" value: an opaque, monotonic sequence.
+// Seq is the entity's "_updated" value as our own publishers write it (an
+// integer sequence). Other publishers' _updated values are opaque (SPEC §2:
+// strings, floats, anything): ParseDocument never fails on them and leaves
+// Seq 0 unless the value is an integer that fits.
 type Document struct {
 	ID             string         `json:"_id"`
 	Seq            int64          `json:"_updated"`
@@ -87,22 +93,36 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// ParseDocument decodes one entity and validates it (see Validate), also
-// checking that the required filesize is present, which a decoded int64
-// cannot tell. Unknown properties are allowed (the caller keeps the raw JSON).
-// Bad input yields a *ValidationError.
+// ParseDocument decodes one incoming entity and validates it (see
+// Validate), also checking that the required filesize is present, which a
+// decoded int64 cannot tell. Unknown properties are allowed (the caller keeps
+// the raw JSON). System properties other than _id and _deleted (_updated,
+// _ts, _hash, _previous, ...) are not decoded: they belong to the sender, and
+// _updated in particular is an opaque since-token of any JSON type: Seq is
+// set only when it is an integer that fits an int64 (our own publishers),
+// and is 0 otherwise. Bad input yields a *ValidationError.
 func ParseDocument(raw []byte, knownDataType func(string) bool) (Document, error) {
-	var d Document
 	var probe struct {
 		ID   any              `json:"_id"`
 		Size *json.RawMessage `json:"gdpr-document:filesize"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return d, &ValidationError{Problems: []string{"malformed entity: " + jsonProblem(err)}}
+		return Document{}, &ValidationError{Problems: []string{"malformed entity: " + jsonProblem(err)}}
 	}
 	id, _ := probe.ID.(string)
-	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&d); err != nil {
-		return d, &ValidationError{ID: id, Problems: []string{"malformed entity: " + jsonProblem(err)}}
+	// The shallower _updated field shadows Document.Seq, so any JSON value
+	// is accepted there and dropped.
+	var in struct {
+		Document
+		Updated json.RawMessage `json:"_updated"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&in); err != nil {
+		return Document{}, &ValidationError{ID: id, Problems: []string{"malformed entity: " + jsonProblem(err)}}
+	}
+	d := in.Document
+	d.Seq = 0
+	if n, err := strconv.ParseInt(string(in.Updated), 10, 64); err == nil {
+		d.Seq = n
 	}
 	err := d.Validate(knownDataType)
 	if !d.Deleted && probe.Size == nil {
@@ -116,17 +136,47 @@ func ParseDocument(raw []byte, knownDataType func(string) bool) (Document, error
 	return d, err
 }
 
-// jsonProblem turns a json error into a message without echoing input values.
+// jsonProblem turns a json error into a message that names the property and
+// the expected JSON type, never the input value (which may be personal data).
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("property %q must be %s, not %s", te.Field, te.Type, te.Value)
+		want := "of another type"
+		if te.Type != nil {
+			want = jsonTypeName(te.Type.Kind())
+		}
+		// ParseDocument decodes through an embedded Document: drop its name.
+		field := strings.TrimPrefix(te.Field, "Document.")
+		if field == "" {
+			return "a property must be " + want
+		}
+		return fmt.Sprintf("property %q must be %s", field, want)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return fmt.Sprintf("JSON syntax error at byte %d", se.Offset)
 	}
 	return "not a JSON object"
+}
+
+// jsonTypeName names the JSON type a Go kind decodes from.
+func jsonTypeName(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "of another type"
 }
 
 // Validate checks the required properties of SPEC §1. A deleted entity only

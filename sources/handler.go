@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 )
 
 // PublisherPath is where a source publishes its documents (SPEC §2).
@@ -96,62 +96,106 @@ func (h *handler) entities(w http.ResponseWriter, r *http.Request) {
 		limit = 0 // effectively unlimited
 	}
 
-	// The response is streamed: headers go out with the first entity, so a
-	// failure before it is still a clean 500, and a failure after it aborts
-	// the connection (the client sees a broken response, never a short but
-	// valid page it would take for the end).
-	bw := bufio.NewWriterSize(w, 64<<10)
-	n := 0
-	begin := func() {
+	// The response is written page by page: each page is read into memory
+	// (releasing the store's read connection before anything is written,
+	// so slow clients cannot tie up the source's store), then written with
+	// a write deadline. A failure before the first page went out is still a
+	// clean 500; after it, the connection is aborted (the client sees a
+	// broken response, never a short but valid array it would take for the
+	// end).
+	rc := http.NewResponseController(w)
+	remaining := int(limit) // 0: no limit
+	n := 0                  // entities written
+	var page []byte
+	for {
+		want := publishPageEntities
+		if remaining > 0 && remaining < want {
+			want = remaining
+		}
+		page = page[:0]
+		got, full, last := 0, false, since
+		add := func(seq int64, e []byte) error {
+			if n+got == 0 {
+				page = append(page, '[')
+			} else {
+				page = append(page, ',')
+			}
+			page = append(page, e...)
+			got++
+			last = seq
+			if len(page) >= publishPageBytes {
+				return errPageFull
+			}
+			return nil
+		}
+		if raw, ok := h.src.(RawSource); ok {
+			err = raw.RawChanges(r.Context(), since, want, add)
+		} else {
+			err = h.src.Changes(r.Context(), since, want, func(d Document) error {
+				b, err := json.Marshal(d)
+				if err != nil {
+					return err
+				}
+				return add(d.Seq, b)
+			})
+		}
+		if errors.Is(err, errPageFull) {
+			err, full = nil, true
+		}
+		if err != nil {
+			if n == 0 {
+				h.log.Error("publish entities failed", "err", SafeError(err))
+				httpError(w, http.StatusInternalServerError, "listing documents failed; see the source's log")
+				return
+			}
+			if r.Context().Err() == nil {
+				h.log.Error("publish entities failed mid-stream", "err", SafeError(err), "written", n)
+			}
+			panic(http.ErrAbortHandler)
+		}
 		if n == 0 {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("Cache-Control", "no-store")
-			bw.WriteByte('[')
-		} else {
-			bw.WriteByte(',')
-		}
-		n++
-	}
-	if raw, ok := h.src.(RawSource); ok {
-		err = raw.RawChanges(r.Context(), since, int(limit), func(_ int64, e []byte) error {
-			begin()
-			_, err := bw.Write(e)
-			return err
-		})
-	} else {
-		err = h.src.Changes(r.Context(), since, int(limit), func(d Document) error {
-			b, err := json.Marshal(d)
-			if err != nil {
-				return err
+			if got == 0 {
+				page = append(page, '[')
 			}
-			begin()
-			_, err = bw.Write(b)
-			return err
-		})
-	}
-	if err != nil {
-		if n == 0 {
-			h.log.Error("publish entities failed", "err", SafeError(err))
-			httpError(w, http.StatusInternalServerError, "listing documents failed; see the source's log")
-			return
 		}
-		if r.Context().Err() == nil {
-			h.log.Error("publish entities failed mid-stream", "err", SafeError(err), "written", n)
+		done := (!full && got < want) || (remaining > 0 && remaining-got <= 0)
+		if done {
+			page = append(page, "]\n"...)
 		}
-		panic(http.ErrAbortHandler)
+		_ = rc.SetWriteDeadline(time.Now().Add(publishWriteTimeout)) // unsupported writers: no deadline
+		if _, err := w.Write(page); err != nil {
+			if r.Context().Err() == nil {
+				h.log.Warn("publish entities: write failed", "err", SafeError(err), "written", n)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		n += got
+		if done {
+			break
+		}
+		since = last
+		if remaining > 0 {
+			remaining -= got
+		}
 	}
-	if n == 0 {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Cache-Control", "no-store")
-		bw.WriteByte('[')
-	}
-	bw.WriteString("]\n")
-	if err := bw.Flush(); err != nil && r.Context().Err() == nil {
-		h.log.Warn("publish entities: write failed", "err", SafeError(err))
-	}
+	// A kept-alive connection must not carry this deadline to its next request.
+	_ = rc.SetWriteDeadline(time.Time{})
 }
+
+// Publisher paging: entities are read from the source in pages of at most
+// publishPageEntities entities or about publishPageBytes bytes, and each
+// page must be written within publishWriteTimeout.
+const (
+	publishPageEntities = 1000
+	publishPageBytes    = 4 << 20
+	publishWriteTimeout = time.Minute
+)
+
+// errPageFull stops a page read at publishPageBytes.
+var errPageFull = errors.New("page full")
 
 func (h *handler) content(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")

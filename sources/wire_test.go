@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -235,5 +236,214 @@ func BenchmarkDecodeEntities(b *testing.B) {
 		if err := DecodeEntities(bytes.NewReader(body), 0, func(int, json.RawMessage) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// brokenReader yields its data, then fails as a dropped connection does.
+type brokenReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *brokenReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		return n, b.err
+	}
+	return n, err
+}
+
+// A reader failure is a *ReadError (the body is incomplete), never a
+// *DecodeError (the body is malformed), so receivers can tell them apart.
+func TestDecodeReadErrorIsNotSyntaxError(t *testing.T) {
+	reset := errors.New("connection reset by peer")
+	var got []string
+	err := DecodeEntities(&brokenReader{strings.NewReader(`[{"_id":"a"},{"_id":"b","x":`), reset}, 0, func(_ int, raw json.RawMessage) error {
+		got = append(got, string(raw))
+		return nil
+	})
+	var re *ReadError
+	var de *DecodeError
+	if !errors.As(err, &re) || errors.As(err, &de) || !errors.Is(err, reset) {
+		t.Fatalf("err %T %v, want a ReadError wrapping the reset", err, err)
+	}
+	if re.Index != 1 || len(got) != 1 {
+		t.Fatalf("index %d, entities %v", re.Index, got)
+	}
+	// A size limit is a read error too, reachable with errors.As.
+	rec := httptest.NewRecorder()
+	body := http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(`[{"_id":"a"},{"_id":"b"}]`)), 15)
+	err = DecodeEntities(body, 0, func(int, json.RawMessage) error { return nil })
+	var mbe *http.MaxBytesError
+	if !errors.As(err, &re) || !errors.As(err, &mbe) {
+		t.Fatalf("over the limit: %T %v", err, err)
+	}
+	// A truncated body that ends cleanly is malformed, not a read error.
+	err = DecodeEntities(strings.NewReader(`[{"_id":"a"},{"_id":`), 0, func(int, json.RawMessage) error { return nil })
+	if !errors.As(err, &de) || errors.As(err, &re) {
+		t.Fatalf("truncated: %T %v", err, err)
+	}
+}
+
+func TestPullClientSkipsOversized(t *testing.T) {
+	big := strings.Repeat("y", 3000)
+	bodies := map[string]string{
+		// _id and _updated after the bulk, a nested _updated that must not count.
+		"/late": `[{"_id":"a","_updated":1},{"x":"` + big + `","n":{"_updated":99,"_id":"inner"},"_id":"b\u00e9","_updated":2.5},{"_id":"c","_updated":3}]`,
+		// No _updated: cannot advance past it.
+		"/noupdated": `[{"_id":"a","_updated":1},{"_id":"b","x":"` + big + `"},{"_id":"c","_updated":3}]`,
+		// An oversized array is not an entity.
+		"/array": `[{"_id":"a","_updated":1},["` + big + `"]]`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, bodies[r.URL.Path])
+	}))
+	defer srv.Close()
+	pull := func(path string, skip bool) ([]string, error) {
+		c := &PullClient{URL: srv.URL + path, MaxEntityBytes: 1024, SkipOversized: skip}
+		var got []string
+		_, err := c.Pull(context.Background(), nil, 0, func(e PulledEntity) error {
+			if e.Oversized != nil {
+				if e.Raw != nil || e.Oversized.Size < 3000 {
+					t.Errorf("oversized entity %+v with raw %d bytes", e.Oversized, len(e.Raw))
+				}
+				got = append(got, fmt.Sprintf("%d:big:%s:%s", e.Index, e.Oversized.ID, e.Updated))
+				return nil
+			}
+			got = append(got, fmt.Sprintf("%d:%s", e.Index, e.Updated))
+			return nil
+		})
+		return got, err
+	}
+	got, err := pull("/late", true)
+	if err != nil || fmt.Sprint(got) != "[0:1 1:big:bé:2.5 2:3]" {
+		t.Fatalf("skip: %v %v", got, err)
+	}
+	if got, err := pull("/late", false); !errors.Is(err, ErrEntityTooLarge) || fmt.Sprint(got) != "[0:1]" {
+		t.Fatalf("without SkipOversized: %v %v", got, err)
+	}
+	for _, path := range []string{"/noupdated", "/array"} {
+		if got, err := pull(path, true); !errors.Is(err, ErrEntityTooLarge) || fmt.Sprint(got) != "[0:1]" {
+			t.Fatalf("%s: %v %v", path, got, err)
+		}
+	}
+}
+
+// The oversized scan agrees with encoding/json on which top-level _id and
+// _updated an object has, and never loses the entities after it.
+func FuzzDecodeOversized(f *testing.F) {
+	for _, s := range []string{
+		`[{"_id":"a","_updated":1,"x":"0123456789abcdef"},{"_id":"b"}]`,
+		`[{"x":{"_id":"no","_updated":5},"_updated":"t\"1","_id":"a\u0041"}]`,
+		`{"_updated":[1],"_id":"a","pad":"0123456789012345"}`,
+		`[{"_id":"a","_id":"b","_updated":null,"p":"012345678901234567"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var ids []string
+		reports := map[int]OversizedEntity{}
+		err := decodeEntities(bytes.NewReader(body), 16, func(i int, raw json.RawMessage) error {
+			ids = append(ids, fmt.Sprint(i))
+			return nil
+		}, func(i int, o OversizedEntity) error {
+			ids = append(ids, fmt.Sprint(i))
+			if o.ID == "" || !json.Valid(o.Updated) || o.Size <= 16 {
+				t.Fatalf("bad oversized report %+v", o)
+			}
+			reports[i] = o
+			return nil
+		})
+		if err != nil || !json.Valid(body) {
+			return
+		}
+		// A whole valid body: every element was passed on, in order, and an
+		// oversized object's _id and _updated are those encoding/json reads.
+		var arr []json.RawMessage
+		if json.Unmarshal(body, &arr) != nil {
+			arr = []json.RawMessage{body}
+		}
+		if len(arr) != len(ids) {
+			t.Fatalf("%d elements, %d passed on", len(arr), len(ids))
+		}
+		for i, el := range arr {
+			o, ok := reports[i]
+			if !ok {
+				continue
+			}
+			var m map[string]json.RawMessage
+			if json.Unmarshal(el, &m) != nil {
+				t.Fatalf("accepted an oversized non-object %s", el)
+			}
+			var id string
+			if json.Unmarshal(m["_id"], &id) != nil || id != o.ID || !bytes.Equal(bytes.TrimSpace(m["_updated"]), o.Updated) {
+				t.Fatalf("element %d: reported %+v, json says _id %s _updated %s", i, o, m["_id"], m["_updated"])
+			}
+		}
+	})
+}
+
+// busySource wraps a memSource and counts the Changes calls in progress:
+// for a store-backed source each holds a read connection.
+type busySource struct {
+	*memSource
+	active atomic.Int32
+	calls  atomic.Int32
+}
+
+func (b *busySource) Changes(ctx context.Context, since int64, limit int, fn func(Document) error) error {
+	b.active.Add(1)
+	b.calls.Add(1)
+	defer b.active.Add(-1)
+	return b.memSource.Changes(ctx, since, limit, fn)
+}
+
+// The publisher handler reads a page, lets go of the source, then writes:
+// a client that stops reading does not keep a Changes scan (a store read
+// connection) open. The response is still one complete array.
+func TestHandlerReleasesSourceWhileWriting(t *testing.T) {
+	m := newMem(0)
+	pad := strings.Repeat("x", 1500)
+	for i := 1; i <= 5000; i++ {
+		key := fmt.Sprintf("d/f%d.txt", i)
+		m.docs = append(m.docs, Document{ID: "mem:" + key, Seq: int64(i), DataTypeID: "t", DocumentID: "mem:" + key,
+			ExtractContent: URI(ContentURL("http://x", key)), OriginalURL: URI(ContentURL("http://x", key)), MIMEType: "text/plain",
+			FileSize: 6, Filename: pad})
+	}
+	src := &busySource{memSource: m}
+	srv := httptest.NewServer(NewHandler(src, HandlerOptions{Logger: quiet()}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + PublisherPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The client reads nothing: the handler blocks writing (MBs pending).
+	time.Sleep(300 * time.Millisecond)
+	if n := src.active.Load(); n != 0 {
+		t.Fatalf("%d source scans held open while the client is not reading", n)
+	}
+	var arr []Document
+	if err := json.NewDecoder(resp.Body).Decode(&arr); err != nil || len(arr) != 5000 {
+		t.Fatalf("%v: %d entities", err, len(arr))
+	}
+	for i, d := range arr {
+		if d.Seq != int64(i+1) {
+			t.Fatalf("entity %d has seq %d", i, d.Seq)
+		}
+	}
+	if c := src.calls.Load(); c < 5 {
+		t.Fatalf("read in %d pages, want one per 1000 entities or less", c)
+	}
+	// A limit spanning pages is honoured exactly.
+	resp2, err := http.Get(srv.URL + PublisherPath + "?since=10&limit=2500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr = nil
+	err = json.NewDecoder(resp2.Body).Decode(&arr)
+	resp2.Body.Close()
+	if err != nil || len(arr) != 2500 || arr[0].Seq != 11 || arr[2499].Seq != 2510 {
+		t.Fatalf("limit across pages: %v, %d entities", err, len(arr))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -389,4 +390,82 @@ func TestSecondOpenIsRefused(t *testing.T) {
 		t.Fatalf("open after close: %v", err)
 	}
 	s2.Close()
+}
+
+// The status counts come from the covering index, never from entity rows
+// (which carry the bodies), and stay right as entities change.
+func TestCountsUseCoveringIndex(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		query string
+		args  []any
+	}{{countSQL, []any{"d"}}, {datasetsSQL, nil}} {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if len(plan) == 0 || !strings.Contains(strings.Join(plan, "; "), "USING COVERING INDEX entities_counts") {
+			t.Errorf("plan of %q: %q", tc.query, plan)
+		}
+	}
+	put(t, s, "a", Write{ID: "1", Body: json.RawMessage(`{}`)}, Write{ID: "2", Body: json.RawMessage(`{}`)}, Write{ID: "3", Body: json.RawMessage(`{}`)})
+	put(t, s, "b", Write{ID: "1", Body: json.RawMessage(`{}`)})
+	put(t, s, "a", Write{ID: "2", Deleted: true})
+	c, err := s.Count(ctx, "a")
+	if err != nil || c != (Counts{Live: 2, Deleted: 1, LastSeq: 5}) {
+		t.Fatalf("count a: %+v %v", c, err)
+	}
+	if c, err := s.Count(ctx, "none"); err != nil || c != (Counts{}) {
+		t.Fatalf("count of an empty dataset: %+v %v", c, err)
+	}
+	ds, err := s.Datasets(ctx)
+	if err != nil || len(ds) != 2 || ds["a"] != c || ds["b"] != (Counts{Live: 1, LastSeq: 4}) {
+		t.Fatalf("datasets %+v %v", ds, err)
+	}
+}
+
+// BenchmarkDatasets measures the /api/status counts over 20000 entities
+// with 2 KB bodies, from the covering index and (for comparison, index
+// dropped) from the entity rows.
+func BenchmarkDatasets(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "b.db"), Options{Synchronous: "NORMAL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	body := json.RawMessage(`{"p":"` + strings.Repeat("x", 2000) + `"}`)
+	err = s.Update(context.Background(), func(tx *Tx) error {
+		for i := range 20000 {
+			if _, err := tx.Put(fmt.Sprintf("d%d", i%4), Write{ID: fmt.Sprint(i), Body: body, Deleted: i%10 == 0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B) {
+		for b.Loop() {
+			if ds, err := s.Datasets(context.Background()); err != nil || len(ds) != 4 {
+				b.Fatal(ds, err)
+			}
+		}
+	}
+	b.Run("covering-index", run)
+	if _, err := s.w.Exec(`DROP INDEX entities_counts`); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("entity-rows", run)
 }

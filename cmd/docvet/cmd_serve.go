@@ -78,12 +78,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	closeStore := true
+	defer func() {
+		if closeStore {
+			st.Close()
+		}
+	}()
 	srv, err := server.New(st, cfg, log)
 	if err != nil {
 		return err
 	}
 	err = srv.Run(ctx)
+	if errors.Is(err, server.ErrHandlersRunning) {
+		// Closing the store under running handlers would fail them midway;
+		// the process exit ends them, and SQLite rolls back what they had
+		// not committed (everything acknowledged is committed).
+		closeStore = false
+	}
 	if err == nil && ctx.Err() != nil {
 		return nil // a signal is a clean stop
 	}
@@ -98,7 +109,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data-dir", "", "data directory holding jwt.secret (env DOCVET_DATA_DIR)")
 	listen := fs.String("listen", "", "unused; accepted so serve and token share flags")
 	var scopes []string
-	fs.Func("scope", "scope to grant: push, read or admin (repeat or comma-separate)", func(v string) error {
+	fs.Func("scope", "scope to grant (repeat or comma-separate): push (receivers), read (status and the\n"+
+		"document and data type publishers), subjects (the access request publisher: subject ids and\n"+
+		"public keys), admin (admin API)", func(v string) error {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				scopes = append(scopes, s)
@@ -115,7 +128,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if len(scopes) == 0 {
-		return fmt.Errorf("%w: --scope is required (push, read or admin)", errUsage)
+		return fmt.Errorf("%w: --scope is required (%s)", errUsage, strings.Join(server.Scopes(), ", "))
 	}
 	if *ttl <= 0 || *ttl > 366*24*time.Hour {
 		return fmt.Errorf("%w: --ttl must be between 1s and 366 days", errUsage)
