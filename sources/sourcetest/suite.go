@@ -269,11 +269,15 @@ func testUnchanged(t *testing.T, h Harness) {
 			t.Fatalf("no-change rescan published %d entities", len(got))
 		}
 	}
-	// Rewriting identical bytes is not a change either.
+	// Rewriting identical bytes may republish that one document (its
+	// modification time is metadata, and a rewrite may cross a clock tick)
+	// but nothing else, and never as a content change.
 	h.Write("a.txt", content(h, "a.txt", 1, false))
 	rescan(t, h)
-	if got := changes(t, h.Source(), last, 0); len(got) != 0 {
-		t.Fatalf("rewriting identical bytes published %d entities", len(got))
+	for _, d := range changes(t, h.Source(), last, 0) {
+		if d.ID != h.ID("a.txt") || d.Deleted || d.FileSize != int64(len(content(h, "a.txt", 1, false))) {
+			t.Fatalf("rewriting identical bytes of a.txt published %+v", d)
+		}
 	}
 }
 
