@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/docvet/docvet/extractor/doctext"
 	"github.com/docvet/docvet/extractor/sniff"
@@ -20,7 +18,7 @@ import (
 // Version identifies the extraction output. Bump it whenever any format's
 // text, segments or status for the same bytes may change: the ledger
 // re-extracts documents whose stored version differs.
-const Version = "1"
+const Version = "2" // 2: xlsx headers/drawings/embeddings, base64 after padding, segment cap
 
 // Result is the outcome of extracting one document.
 type Result struct {
@@ -52,6 +50,9 @@ type Options struct {
 	// abandoned and the document reported failed. Use the Pool for
 	// untrusted input.
 	Timeout time.Duration
+	// Pdftotext is the path of poppler's pdftotext, the PDF fallback
+	// engine: empty looks it up in PATH, "-" disables it.
+	Pdftotext string
 	// testHooks registers the hostile test formats (see hooks.go).
 	testHooks bool
 	// noTimeout runs parsers on the calling goroutine (worker processes:
@@ -85,7 +86,7 @@ type format struct {
 // New returns an Extractor with the standard format table.
 func New(opt Options) *Extractor {
 	opt = opt.withDefaults()
-	e := &Extractor{opt: opt, formats: formatTable()}
+	e := &Extractor{opt: opt, formats: formatTable(opt)}
 	if opt.testHooks {
 		for m, f := range testFormats() {
 			e.formats[m] = f
@@ -242,9 +243,13 @@ func (e *Extractor) extract(ctx context.Context, data []byte, req request) Resul
 	b := doctext.NewBuilder(lim.MaxChars)
 	opt := doctext.Options{Limits: lim, Recurse: e.recurser()}
 	in := doctext.Input{R: bytes.NewReader(data), Size: int64(len(data)), Name: req.Name, MIME: res.MIME}
-	err, crashed, timedOut := e.run(ctx, f.fn, in, b, opt)
-	if timedOut {
+	err, crashed, abandoned := e.run(ctx, f.fn, in, b, opt)
+	if abandoned {
+		// The parser may still be writing to b: never read it.
 		res.Status, res.Reason = doctext.StatusFailed, "timeout after "+e.opt.Timeout.String()
+		if ctx.Err() != nil {
+			res.Reason = "cancelled"
+		}
 		return res
 	}
 	res.Text = b.Text()
@@ -270,8 +275,10 @@ func (e *Extractor) extract(ctx context.Context, data []byte, req request) Resul
 }
 
 // run calls fn, recovering panics. With a timeout it runs fn on its own
-// goroutine and gives up waiting when the deadline passes.
-func (e *Extractor) run(ctx context.Context, fn doctext.ExtractFunc, in doctext.Input, b *doctext.Builder, opt doctext.Options) (err error, crashed, timedOut bool) {
+// goroutine and gives up waiting when the deadline passes or ctx is done;
+// abandoned reports that: the parser may still be running and writing to
+// b, so b must not be read.
+func (e *Extractor) run(ctx context.Context, fn doctext.ExtractFunc, in doctext.Input, b *doctext.Builder, opt doctext.Options) (err error, crashed, abandoned bool) {
 	call := func(ctx context.Context) (err error, crashed bool) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -302,21 +309,22 @@ func (e *Extractor) run(ctx context.Context, fn doctext.ExtractFunc, in doctext.
 		}
 		return o.err, o.crashed, false
 	case <-tctx.Done():
-		// The parser may still be running and writing to b: b must not
-		// be read after this point.
-		if ctx.Err() != nil {
-			return ctx.Err(), false, false
-		}
-		return nil, false, true
+		return tctx.Err(), false, true
 	}
 }
 
-// classify maps a parser's outcome to a status and reason.
+// classify maps a parser's outcome to a status and reason. Only text our
+// own code wrote reaches the reason: error details pass through
+// doctext.SafeDetail, warnings through doctext.Sanitize.
 func classify(err error, text string, warnings []string) (doctext.Status, string) {
 	hasText := strings.TrimSpace(text) != ""
 	warn := ""
 	if len(warnings) > 0 {
-		warn = "warnings: " + strings.Join(warnings, "; ")
+		ws := make([]string, len(warnings))
+		for i, w := range warnings {
+			ws[i] = doctext.Sanitize(w)
+		}
+		warn = "warnings: " + strings.Join(ws, "; ")
 	}
 	var le *doctext.LimitError
 	switch {
@@ -346,32 +354,12 @@ func classify(err error, text string, warnings []string) (doctext.Status, string
 
 const maxReason = 500
 
-// quoted matches quoted substrings of error messages: strconv, encoding/xml,
-// encoding/json and most of our own errors quote the data they choke on, and
-// document data must not reach a reason.
-var quoted = regexp.MustCompile("\"[^\"]*\"|'[^']*'|`[^`]*`|«[^»]*»")
-
-// safeErr returns "prefix: detail" where detail is err's message with
-// quoted data removed, control characters dropped, and length capped.
+// safeErr returns "prefix: detail" with detail = doctext.SafeDetail(err),
+// or prefix alone when there is no safe detail.
 func safeErr(prefix string, err error) string {
-	msg := quoted.ReplaceAllString(err.Error(), "…")
-	// The class is in the prefix already: drop the sentinels' own text
-	// ("zip: malformed document: bad header" -> "zip: bad header").
-	for _, s := range []error{doctext.ErrMalformed, doctext.ErrEncrypted, doctext.ErrUnsupported} {
-		msg = strings.ReplaceAll(msg, s.Error()+": ", "")
-		msg = strings.TrimSuffix(msg, ": "+s.Error())
-	}
+	msg := doctext.SafeDetail(err)
 	if msg == "" || msg == prefix {
 		return prefix
-	}
-	msg = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, msg)
-	if len(msg) > 200 {
-		msg = strings.ToValidUTF8(msg[:200], "") + "…"
 	}
 	if strings.HasPrefix(msg, prefix) {
 		return msg

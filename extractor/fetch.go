@@ -263,8 +263,15 @@ func checkPath(u *url.URL) error {
 	for _, seg := range strings.Split(u.Path, "/") {
 		s := strings.ToLower(seg)
 		// One decoding has happened; a leftover "%2e" would become a dot
-		// on a server that decodes twice.
+		// (and "%3b" a semicolon) on a server that decodes twice.
 		s = strings.ReplaceAll(s, "%2e", ".")
+		s = strings.ReplaceAll(s, "%3b", ";")
+		// Tomcat, Jetty and Spring drop ";params" from a segment before
+		// resolving dots: "..;x" is "..". Judge the segment without them,
+		// which refuses every dot segment carrying parameters.
+		if i := strings.IndexByte(s, ';'); i >= 0 {
+			s = s[:i]
+		}
 		if s == ".." || s == "." {
 			return errors.New("dot segment in path")
 		}

@@ -32,6 +32,14 @@ func TestAllowedURL(t *testing.T) {
 		{"http://files.example:8081/content/%252e%252e/admin", false},
 		{"http://files.example:8081/content/..%2fadmin", false},
 		{"http://files.example:8081/content/a%5c..%5cadmin", false},
+		// Path parameters: Tomcat/Jetty/Spring resolve "..;x" as "..".
+		{"http://files.example:8081/content/..;/admin/x", false},
+		{"http://files.example:8081/content/%2e%2e;/admin/x", false},
+		{"http://files.example:8081/content/..%3b/admin", false},
+		{"http://files.example:8081/content/..;jsessionid=1/admin", false},
+		{"http://files.example:8081/content/.;x/a.pdf", false},
+		{"http://files.example:8081/content/%252e%252e%253b/admin", false},
+		{"http://files.example:8081/content/a;v=1.pdf", true}, // parameters on a real name are fine
 		{"http://user:pw@files.example:8081/content/a.pdf", false},
 		{"file:///etc/passwd", false},
 		{"http://files.example:8081@evil.example/content/a.pdf", false},

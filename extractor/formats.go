@@ -12,10 +12,12 @@ import (
 
 // formatTable maps a detected MIME type to its format package. Any textual
 // type without its own entry (text/*, JSON, XML) falls back to the
-// sniff.Plain entry (see Extractor.lookup).
-func formatTable() map[string]format {
+// sniff.Plain entry (see Extractor.lookup). Formats with configuration
+// (pdf: which engines) are built here from opt.
+func formatTable(opt Options) map[string]format {
+	px := pdf.New(pdf.Config{Pdftotext: opt.Pdftotext})
 	return map[string]format{
-		sniff.PDF:   {"pdf", pdf.Extract},
+		sniff.PDF:   {"pdf", px.Extract},
 		sniff.DOCX:  {"docx", docx.Extract},
 		sniff.XLSX:  {"xlsx", xlsx.Extract},
 		sniff.Plain: {"text", text.Extract},

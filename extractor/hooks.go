@@ -2,6 +2,9 @@ package extractor
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/docvet/docvet/extractor/doctext"
@@ -17,9 +20,13 @@ const (
 	TestMIMEHang   = testMIMEPrefix + "hang"  // never returns, ignores ctx
 	TestMIMEOOM    = testMIMEPrefix + "oom"   // allocates until stopped
 	TestMIMEEcho   = testMIMEPrefix + "echo"  // writes the input as text
+	// TestMIMEStderr writes a fake "out of memory" line to stderr and
+	// succeeds: a later crash must not be blamed on memory.
+	TestMIMEStderr = testMIMEPrefix + "stderr"
+	// TestMIMETempDir creates a file in os.TempDir() and writes that
+	// directory's path as the text.
+	TestMIMETempDir = testMIMEPrefix + "tempdir"
 )
-
-var oomSink [][]byte
 
 func testFormats() map[string]format {
 	return map[string]format{
@@ -38,13 +45,25 @@ func testFormats() map[string]format {
 			}
 		}},
 		TestMIMEOOM: {"test", func(context.Context, doctext.Input, *doctext.Builder, doctext.Options) error {
+			var keep [][]byte
 			for {
 				b := make([]byte, 8<<20)
 				for i := 0; i < len(b); i += 4096 {
 					b[i] = 1
 				}
-				oomSink = append(oomSink, b)
+				keep = append(keep, b)
 			}
+		}},
+		TestMIMEStderr: {"test", func(_ context.Context, _ doctext.Input, b *doctext.Builder, _ doctext.Options) error {
+			fmt.Fprintln(os.Stderr, "fatal error: runtime: out of memory (test: not really)")
+			return b.WriteString("wrote to stderr")
+		}},
+		TestMIMETempDir: {"test", func(_ context.Context, _ doctext.Input, b *doctext.Builder, _ doctext.Options) error {
+			dir := os.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "spooled-document"), []byte("personal data"), 0o600); err != nil {
+				return err
+			}
+			return b.WriteString(dir)
 		}},
 		TestMIMEEcho: {"test", func(_ context.Context, in doctext.Input, b *doctext.Builder, _ doctext.Options) error {
 			p := make([]byte, in.Size)

@@ -32,6 +32,10 @@ type PoolOptions struct {
 	WatchInterval time.Duration
 	// StartTimeout bounds a worker's start-up handshake (default 10s).
 	StartTimeout time.Duration
+	// Pdftotext is passed to the workers' Options.Pdftotext: the path of
+	// poppler's pdftotext, empty to look it up in the worker's PATH, "-" to
+	// disable it.
+	Pdftotext string
 }
 
 // Pool defaults.
@@ -74,6 +78,11 @@ func (o PoolOptions) withDefaults() (PoolOptions, error) {
 // time, each under a memory limit and a wall-clock timeout. A worker that
 // crashes, hangs or exceeds its memory is killed; that document is reported
 // failed and the next document gets a fresh worker. Workers start lazily.
+//
+// Each worker runs in its own process group (so a terminal's Ctrl-C reaches
+// only the parent, and a kill takes the worker's children, e.g. pdftotext,
+// with it) and with a private, 0700 TMPDIR that the parent removes once the
+// worker is gone (excelize and pdftotext spool document content there).
 type Pool struct {
 	opt   PoolOptions
 	slots chan *worker // a token per worker slot; nil = no live process
@@ -100,18 +109,17 @@ func NewPool(opt PoolOptions) (*Pool, error) {
 	return p, nil
 }
 
-// Extract reads r in this process (hashing every byte and enforcing
-// MaxInputBytes exactly like Extractor.Extract, so even a document that
-// kills its worker has a SHA-256 and size), then extracts it in a worker.
+// Extract takes a worker slot, reads r in this process (hashing every byte
+// and enforcing MaxInputBytes exactly like Extractor.Extract, so even a
+// document that kills its worker has a SHA-256 and size), then extracts it
+// in the worker. The slot is taken first so that at most Size inputs are
+// held in memory at a time. A done ctx always yields ctx's error, never a
+// document status.
 func (p *Pool) Extract(ctx context.Context, r io.Reader, hint Hint) (Result, error) {
 	select {
 	case <-p.done:
 		return Result{}, ErrPoolClosed
 	default:
-	}
-	in, err := readInput(ctx, r, p.opt.Limits.MaxInputBytes)
-	if err != nil {
-		return Result{}, err
 	}
 	var w *worker
 	select {
@@ -122,6 +130,10 @@ func (p *Pool) Extract(ctx context.Context, r io.Reader, hint Hint) (Result, err
 		return Result{}, ErrPoolClosed
 	}
 	defer func() { p.slots <- w }() // never blocks: one token per slot
+	in, err := readInput(ctx, r, p.opt.Limits.MaxInputBytes)
+	if err != nil {
+		return Result{}, err
+	}
 	if w == nil {
 		if w, err = p.start(ctx); err != nil {
 			return Result{}, err
@@ -137,6 +149,10 @@ func (p *Pool) Extract(ctx context.Context, r io.Reader, hint Hint) (Result, err
 		w = nil
 	}
 	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		// The result may be an artefact of the cancellation.
 		return Result{}, err
 	}
 	if failure != "" {
@@ -158,14 +174,16 @@ func fallbackMIME(data []byte, hint Hint) string {
 }
 
 // Close stops accepting documents, waits for the ones in flight, and stops
-// every worker.
+// every worker. Later calls return at once (after the first has finished).
 func (p *Pool) Close() error {
-	p.once.Do(func() { close(p.done) })
-	for range p.opt.Size {
-		if w := <-p.slots; w != nil {
-			w.stop()
+	p.once.Do(func() {
+		close(p.done)
+		for range p.opt.Size {
+			if w := <-p.slots; w != nil {
+				w.stop()
+			}
 		}
-	}
+	})
 	return nil
 }
 
@@ -177,30 +195,39 @@ type worker struct {
 	stdout   *bufio.Reader
 	stdoutF  *os.File
 	stderr   *crashLog
+	tmpDir   string // private TMPDIR, removed when the worker is gone
 	docs     int
 	waitDone chan struct{}
 	waitErr  error
 }
 
 func (p *Pool) start(ctx context.Context) (*worker, error) {
+	// os.MkdirTemp creates the directory 0700.
+	tmp, err := os.MkdirTemp("", "docvet-worker-*")
+	if err != nil {
+		return nil, fmt.Errorf("%w: private temp dir: %w", ErrWorkerStart, err)
+	}
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
-	cmd.Env = append(os.Environ(), p.opt.Env...)
+	// Later entries win: the private TMPDIR overrides the caller's.
+	cmd.Env = append(append(os.Environ(), p.opt.Env...), "TMPDIR="+tmp)
 	cmd.SysProcAttr = sysProcAttr()
 	// Own pipes (not StdinPipe/StdoutPipe): Wait must not close our read
 	// end while a response that was fully written is still being read.
 	inR, inW, err := os.Pipe()
 	if err != nil {
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
 	}
 	cmd.Stdin, cmd.Stdout = inR, outW
 	w := &worker{cmd: cmd, stdin: inW, stdoutF: outR, stdout: bufio.NewReaderSize(outR, 64<<10),
-		stderr: &crashLog{max: 4 << 10}, waitDone: make(chan struct{})}
+		stderr: &crashLog{max: 4 << 10}, tmpDir: tmp, waitDone: make(chan struct{})}
 	cmd.Stderr = w.stderr
 	err = cmd.Start()
 	inR.Close()
@@ -208,6 +235,7 @@ func (p *Pool) start(ctx context.Context) (*worker, error) {
 	if err != nil {
 		inW.Close()
 		outR.Close()
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("%w: %w", ErrWorkerStart, err)
 	}
 	w.pid = cmd.Process.Pid
@@ -215,7 +243,7 @@ func (p *Pool) start(ctx context.Context) (*worker, error) {
 		w.waitErr = cmd.Wait()
 		close(w.waitDone)
 	}()
-	cfg := workerConfig{Protocol: protocolVersion, Version: Version, MemoryLimit: p.opt.MemoryLimit, Limits: p.opt.Limits}
+	cfg := workerConfig{Protocol: protocolVersion, Version: Version, MemoryLimit: p.opt.MemoryLimit, Limits: p.opt.Limits, Pdftotext: p.opt.Pdftotext}
 	hello := make(chan error, 1)
 	go func() {
 		if err := writeMsg(w.stdin, cfg, nil); err != nil {
@@ -259,14 +287,16 @@ func (p *Pool) start(ctx context.Context) (*worker, error) {
 func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (res Result, failure string, err error) {
 	type outcome struct {
 		resp response
-		text []byte
+		text string
 		err  error
 	}
+	// Only this document's stderr may explain its worker's death.
+	w.stderr.reset()
 	ch := make(chan outcome, 1)
 	go func() {
 		var o outcome
 		if o.err = writeMsg(w.stdin, req, data); o.err == nil {
-			o.text, o.err = readMsg(w.stdout, &o.resp, maxHeaderBytes, 4*p.opt.Limits.MaxChars+4)
+			o.text, o.err = readResponse(w.stdout, &o.resp, 4*p.opt.Limits.MaxChars+4)
 		}
 		ch <- o
 	}()
@@ -279,12 +309,15 @@ func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (re
 		select {
 		case o := <-ch:
 			if o.err == nil && o.resp.Error == "" {
-				o.resp.Result.Text = string(o.text)
+				o.resp.Result.Text = o.text
 				return o.resp.Result, "", nil
 			}
 			// The worker died or spoke garbage: find out why.
 			w.kill()
-			<-w.waitDone
+			if errors.Is(o.err, errHeaderTooLarge) {
+				le := doctext.LimitError{Limit: "result_header_bytes", Value: maxHeaderBytes}
+				return Result{}, le.Error(), nil
+			}
 			if w.stderr.contains("out of memory") {
 				return Result{}, memReason, nil
 			}
@@ -307,12 +340,14 @@ func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (re
 	}
 }
 
-// kill ends the process and reaps it.
+// kill ends the worker's process group (the worker and anything it
+// started), reaps the worker and removes its private TMPDIR.
 func (w *worker) kill() {
-	_ = w.cmd.Process.Kill()
+	killGroup(w.cmd.Process)
 	<-w.waitDone
 	w.stdin.Close()
 	w.stdoutF.Close()
+	os.RemoveAll(w.tmpDir)
 }
 
 // stop asks the worker to exit (stdin EOF) and kills it if it does not.
@@ -321,16 +356,18 @@ func (w *worker) stop() {
 	select {
 	case <-w.waitDone:
 	case <-time.After(5 * time.Second):
-		_ = w.cmd.Process.Kill()
+		killGroup(w.cmd.Process)
 		<-w.waitDone
 	}
 	w.stdoutF.Close()
+	os.RemoveAll(w.tmpDir)
 }
 
-// crashLog keeps the first and the last max bytes a worker wrote to stderr:
-// the Go runtime prints "fatal error: ..." first and then every goroutine's
-// stack. It is only searched for crash causes, never logged: a panic
-// message can quote document content.
+// crashLog keeps the first and the last max bytes a worker wrote to stderr
+// since the current document started (reset): the Go runtime prints "fatal
+// error: ..." first and then every goroutine's stack. It is only searched
+// for crash causes, never logged: a panic message can quote document
+// content.
 type crashLog struct {
 	mu         sync.Mutex
 	max        int
@@ -341,16 +378,32 @@ func (t *crashLog) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(p)
+	all := p
 	if room := t.max - len(t.head); room > 0 {
 		k := min(room, len(p))
 		t.head = append(t.head, p[:k]...)
 		p = p[k:]
 	}
-	t.tail = append(t.tail, p...)
+	t.tail = append(t.tail, all...)
+	// The worker writes stderrMarker before each document: what came
+	// before it belongs to earlier documents (the stderr pipe is read
+	// asynchronously, so reset alone can be overtaken by late output).
+	if i := bytes.LastIndex(t.tail, []byte(stderrMarker)); i >= 0 {
+		rest := t.tail[i+len(stderrMarker):]
+		t.head = append(t.head[:0], rest[:min(len(rest), t.max)]...)
+		t.tail = append(t.tail[:0], rest...)
+	}
 	if len(t.tail) > t.max {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-t.max:]...)
 	}
 	return n, nil
+}
+
+// reset forgets what earlier documents wrote.
+func (t *crashLog) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.head, t.tail = t.head[:0], t.tail[:0]
 }
 
 func (t *crashLog) contains(s string) bool {

@@ -3,6 +3,7 @@
 package extractor
 
 import (
+	"os"
 	"runtime/debug"
 	"syscall"
 )
@@ -18,5 +19,9 @@ func applyMemoryLimit(limit int64) (string, error) {
 }
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// killGroup kills the worker; without process groups its children are left
+// to their own end.
+func killGroup(p *os.Process) { _ = p.Kill() }
 
 func rss(pid int) (int64, bool) { return 0, false }

@@ -63,6 +63,9 @@ const (
 	maxReqHeaderSize = 1 << 20
 )
 
+// stderrMarker is written to stderr by the worker before each document.
+const stderrMarker = "\n-- docvet extract-worker: next document --\n"
+
 var (
 	errFrame          = errors.New("bad frame")
 	errHeaderTooLarge = fmt.Errorf("%w: header too large", errFrame)
@@ -213,6 +216,8 @@ func ServeWorker(ctx context.Context, in io.Reader, out io.Writer, opt WorkerOpt
 		if err != nil {
 			return fmt.Errorf("worker: read request: %w", err)
 		}
+		// Tell the parent's crash log where this document's stderr begins.
+		os.Stderr.WriteString(stderrMarker)
 		res := e.extract(ctx, data, req)
 		text := res.Text
 		res.Text = ""

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"unicode"
 
 	"github.com/docvet/docvet/extractor"
 	"golang.org/x/sync/errgroup"
@@ -161,19 +163,44 @@ func extractFile(ctx context.Context, ex docExtractor, name string) (extractor.R
 	return res, err
 }
 
+// printResult prints r for a terminal. Document text is untrusted: escape
+// sequences in it (ESC, CSI, OSC: cursor moves, window titles, hyperlinks,
+// clipboard writes) are removed, keeping tabs and newlines (JSON output is
+// escaped by the encoder instead).
 func printResult(w io.Writer, name string, r extractor.Result) {
-	fmt.Fprintf(w, "== %s\nstatus: %s\n", name, r.Status)
+	fmt.Fprintf(w, "== %s\nstatus: %s\n", terminalSafe(name), r.Status)
 	if r.Reason != "" {
-		fmt.Fprintf(w, "reason: %s\n", r.Reason)
+		fmt.Fprintf(w, "reason: %s\n", terminalSafe(r.Reason))
 	}
-	fmt.Fprintf(w, "sha256: %s\nmime:   %s\nsize:   %d\nchars:  %d\n", r.SHA256, r.MIME, r.Size, r.Chars)
-	if r.Text != "" {
-		fmt.Fprintf(w, "\n%s", r.Text)
-		if r.Text[len(r.Text)-1] != '\n' {
+	fmt.Fprintf(w, "sha256: %s\nmime:   %s\nsize:   %d\nchars:  %d\n", r.SHA256, terminalSafe(r.MIME), r.Size, r.Chars)
+	if text := terminalSafe(r.Text); text != "" {
+		fmt.Fprintf(w, "\n%s", text)
+		if text[len(text)-1] != '\n' {
 			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// terminalSafe drops control characters (C0, DEL, C1) except tab and
+// newline.
+func terminalSafe(s string) string {
+	clean := true
+	for _, r := range s {
+		if r != '\t' && r != '\n' && unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && r != '\n' && unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // runExtractWorker implements the internal "docvet extract-worker"

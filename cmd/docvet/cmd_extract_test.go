@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docvet/docvet/extractor"
 )
 
 func TestRunExtractInProcess(t *testing.T) {
@@ -72,5 +74,19 @@ func TestRunExtractUsage(t *testing.T) {
 	}
 	if err := runExtractWorker(context.Background(), []string{"x"}, strings.NewReader(""), &out); !errors.Is(err, errUsage) {
 		t.Errorf("worker args: %v", err)
+	}
+}
+
+// TestPrintResultStripsControls: document text cannot drive the terminal
+// (ESC/CSI/OSC sequences); tabs and newlines stay.
+func TestPrintResultStripsControls(t *testing.T) {
+	var out bytes.Buffer
+	printResult(&out, "a.txt", extractor.Result{Status: "ok", Text: "name\tErika\x1b]0;pwned\x07\x1b[2J\r\nnext\u009b31m line\x7f\n"})
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07\r\x7f\u009b") {
+		t.Fatalf("control characters in output: %q", got)
+	}
+	if !strings.Contains(got, "name\tErika]0;pwned[2J\nnext31m line\n") {
+		t.Fatalf("text mangled: %q", got)
 	}
 }

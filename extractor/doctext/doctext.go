@@ -130,34 +130,99 @@ type Builder struct {
 	max      int64
 	n        int64 // runes written
 	sb       strings.Builder
-	segs     []Segment
+	segs     []seg
+	stride   int // original segments per stored segment (see Segments)
+	pending  int // original segments merged into the last stored one
 	cur      string
 	curStart int64
 	full     bool
 	warnings []string
+	dropped  int // warnings beyond MaxWarnings
+	maxSegs  int
 }
+
+// seg is a stored segment: a run of one or more original segments, from
+// the location of the first to the location of the last.
+type seg struct {
+	first, last string
+	off, n      int64
+}
+
+// Caps on what a Builder keeps besides text, so a crafted document (100,000
+// tiny attachments, a million one-cell rows) cannot make the result's
+// metadata larger than its input. The worker protocol's header limit is
+// sized from them.
+const (
+	// MaxWarnings is how many warnings are kept; further ones are counted
+	// and reported as one final "and N more warnings".
+	MaxWarnings = 100
+	// MaxWarningBytes caps one warning.
+	MaxWarningBytes = 300
+	// MaxSegments caps the stored segments. When a document produces more,
+	// neighbouring segments are merged pairwise (and every later run of
+	// segments is merged at the same, doubled stride), so the segments
+	// still cover the text in order and a merged segment is located
+	// "FIRST to LAST" by the locations of the first and last segment it
+	// covers: a hit inside it lies between those two places.
+	MaxSegments = 65536
+	// MaxLocationBytes caps one location string (a crafted attachment or
+	// sheet name can be long).
+	MaxLocationBytes = 160
+)
 
 // NewBuilder returns a Builder that keeps at most maxChars runes.
 func NewBuilder(maxChars int64) *Builder {
 	if maxChars <= 0 {
 		maxChars = DefaultLimits().MaxChars
 	}
-	return &Builder{max: maxChars}
+	return &Builder{max: maxChars, stride: 1, maxSegs: MaxSegments}
 }
 
 // Start begins a new located segment (closing the previous one). Text written
 // before the first Start has no location.
 func (b *Builder) Start(location string) {
 	b.closeSeg()
-	b.cur = location
+	b.cur = capLocation(location)
 	b.curStart = b.n
 }
 
-func (b *Builder) closeSeg() {
-	if b.n > b.curStart {
-		b.segs = append(b.segs, Segment{Location: b.cur, Offset: b.curStart, Length: b.n - b.curStart})
+func capLocation(s string) string {
+	if len(s) <= MaxLocationBytes {
+		return s
 	}
+	return strings.ToValidUTF8(s[:MaxLocationBytes], "") + "…"
+}
+
+func (b *Builder) closeSeg() {
+	if b.n <= b.curStart {
+		return
+	}
+	s := seg{first: b.cur, last: b.cur, off: b.curStart, n: b.n - b.curStart}
 	b.curStart = b.n
+	if b.pending > 0 && b.pending < b.stride {
+		// The last stored segment still has room at the current stride.
+		l := &b.segs[len(b.segs)-1]
+		l.last, l.n = s.last, s.off+s.n-l.off
+		b.pending++
+		return
+	}
+	if len(b.segs) >= b.maxSegs {
+		// Merge neighbours pairwise and double the stride.
+		k := 0
+		for i := 0; i < len(b.segs); i += 2 {
+			m := b.segs[i]
+			if i+1 < len(b.segs) {
+				o := b.segs[i+1]
+				m.last, m.n = o.last, o.off+o.n-m.off
+			}
+			b.segs[k] = m
+			k++
+		}
+		b.segs = b.segs[:k]
+		b.stride *= 2
+	}
+	b.segs = append(b.segs, s)
+	b.pending = 1
 }
 
 // WriteString appends s, converting invalid UTF-8 to U+FFFD. It returns a
@@ -213,10 +278,28 @@ func (b *Builder) EnsureSep(sep string) error {
 // Warn records a non-fatal problem (e.g. "attachment 3: encrypted") that the
 // dispatcher adds to the reason; a warning makes an otherwise ok document
 // partial.
-func (b *Builder) Warn(msg string) { b.warnings = append(b.warnings, msg) }
+// Only the first MaxWarnings are kept (each capped at MaxWarningBytes);
+// the rest are counted. A warning must not quote document content: use
+// fixed text, counts, limits and SafeDetail for errors.
+func (b *Builder) Warn(msg string) {
+	if len(b.warnings) >= MaxWarnings {
+		b.dropped++
+		return
+	}
+	if len(msg) > MaxWarningBytes {
+		msg = strings.ToValidUTF8(msg[:MaxWarningBytes], "") + "…"
+	}
+	b.warnings = append(b.warnings, msg)
+}
 
-// Warnings returns the recorded warnings.
-func (b *Builder) Warnings() []string { return b.warnings }
+// Warnings returns the recorded warnings, followed by "and N more
+// warnings" when more than MaxWarnings were recorded.
+func (b *Builder) Warnings() []string {
+	if b.dropped == 0 {
+		return b.warnings
+	}
+	return append(b.warnings[:len(b.warnings):len(b.warnings)], fmt.Sprintf("and %d more warnings", b.dropped))
+}
 
 // Full reports whether the cap was reached.
 func (b *Builder) Full() bool { return b.full }
@@ -227,10 +310,22 @@ func (b *Builder) Len() int64 { return b.n }
 // Text returns the accumulated text.
 func (b *Builder) Text() string { return b.sb.String() }
 
-// Segments returns the located segments (closing the current one).
+// Segments returns the located segments (closing the current one), at
+// most MaxSegments; see MaxSegments for how more are merged.
 func (b *Builder) Segments() []Segment {
 	b.closeSeg()
-	return b.segs
+	if len(b.segs) == 0 {
+		return nil
+	}
+	out := make([]Segment, len(b.segs))
+	for i, s := range b.segs {
+		loc := s.first
+		if s.last != s.first {
+			loc = s.first + " to " + s.last
+		}
+		out[i] = Segment{Location: loc, Offset: s.off, Length: s.n}
+	}
+	return out
 }
 
 // Input is what a format package reads: random access plus the size, because

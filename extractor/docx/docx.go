@@ -179,7 +179,7 @@ func (x *extractor) part(p part) error {
 		if p.kind != "document" && !errors.As(werr, &le) && x.b.Len() > 0 && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {
 			// A broken header or comment part costs that part, not the
 			// document: keep going and say so.
-			x.b.Warn(fmt.Sprintf("docx: %s part unreadable: %v", p.kind, werr))
+			x.b.Warn(joinDetail(fmt.Sprintf("docx: %s part unreadable", p.kind), werr))
 			return nil
 		}
 		return fmt.Errorf("docx %s: %w", p.kind, werr)
@@ -475,7 +475,7 @@ func (x *extractor) recurse(name, loc, what string) error {
 	}
 	data, err := x.zr.ReadAll(name, 0)
 	if err != nil {
-		x.b.Warn(fmt.Sprintf("docx: %s unreadable: %v", what, err))
+		x.b.Warn(joinDetail(fmt.Sprintf("docx: %s unreadable", what), err))
 		return nil
 	}
 	if err := x.b.EnsureSep("\n"); err != nil {
@@ -487,7 +487,7 @@ func (x *extractor) recurse(name, loc, what string) error {
 		if x.b.Full() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		x.b.Warn(fmt.Sprintf("docx: %s: %v", what, err))
+		x.b.Warn(joinDetail("docx: "+what, err))
 	}
 	return nil
 }
@@ -552,3 +552,12 @@ type (
 	xmlEnd   = xml.EndElement
 	xmlChar  = xml.CharData
 )
+
+// joinDetail is prefix plus the safe part of err's message: never the
+// third-party detail, which can quote the document (doctext.SafeDetail).
+func joinDetail(prefix string, err error) string {
+	if d := doctext.SafeDetail(err); d != "" {
+		return prefix + ": " + d
+	}
+	return prefix
+}

@@ -19,7 +19,10 @@
 // boundary or bad base64, while mail readers keep going. Damage is repaired
 // where possible and reported with Builder.Warn ("part 2: missing final
 // MIME boundary", "attachment 1 (application/pdf): encrypted"); warnings
-// name parts by index and type only, never by file name. Nesting is bounded
+// name parts by index and type only, never by file name (and a type only if
+// it is a common registered one, else "application/other"). Base64 padding
+// ends a quantum, not the body: decoding resumes after it, because some
+// mailers encode each line on its own. Nesting is bounded
 // by Limits.MaxAttachDepth (messages and attachments) and 64 multipart levels.
 //
 // An attachment we cannot read (encrypted, damaged, unsupported type) makes

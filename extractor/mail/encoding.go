@@ -33,23 +33,48 @@ var b64 = func() (t [256]int8) {
 	return t
 }()
 
-// decodeBase64 skips whitespace, stops at padding, and drops (but reports)
-// characters outside the alphabet.
+// decodeBase64 skips whitespace and drops (but reports) characters outside
+// the alphabet. Padding ends a quantum, not the body: some mailers encode
+// each line (or each chunk) separately, so decoding resumes after it
+// ("SGVsbG8=\nV29ybGQ=" is "Hello" "World"). Data after padding on the same
+// line is decoded too but reported, as is a quantum cut after one
+// character.
 func decodeBase64(in []byte) ([]byte, bool) {
 	out := make([]byte, 0, len(in)*3/4)
 	var acc uint32
 	n := 0
-	bad := false
+	bad, padded := false, false
+	flush := func() {
+		switch n {
+		case 1:
+			bad = true
+		case 2:
+			out = append(out, byte(acc>>4))
+		case 3:
+			out = append(out, byte(acc>>10), byte(acc>>2))
+		}
+		acc, n = 0, 0
+	}
 	for _, c := range in {
 		if c == '=' {
-			break
+			flush()
+			padded = true
+			continue
 		}
 		v := b64[c]
 		if v < 0 {
-			if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			switch c {
+			case '\n':
+				padded = false
+			case ' ', '\t', '\r':
+			default:
 				bad = true
 			}
 			continue
+		}
+		if padded {
+			bad = true // more data on the line after padding
+			padded = false
 		}
 		acc = acc<<6 | uint32(v)
 		n++
@@ -58,14 +83,7 @@ func decodeBase64(in []byte) ([]byte, bool) {
 			acc, n = 0, 0
 		}
 	}
-	switch n {
-	case 1:
-		bad = true
-	case 2:
-		out = append(out, byte(acc>>4))
-	case 3:
-		out = append(out, byte(acc>>10), byte(acc>>2))
-	}
+	flush()
 	return out, bad
 }
 

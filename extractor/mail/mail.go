@@ -362,6 +362,47 @@ func (w *walker) plain(data []byte, charset string) error {
 	return text.Copy(w.ctx, w.b, r)
 }
 
+// safeType returns mt for a warning when it is a common, registered media
+// type, else its top-level type and "/other": a warning must not carry free
+// text from the message, and "application/x-<anything>" can.
+func safeType(mt string) string {
+	top, sub, ok := strings.Cut(mt, "/")
+	switch top {
+	case "application", "text", "image", "audio", "video", "message", "multipart", "font", "model":
+	default:
+		return "unknown type"
+	}
+	if !ok {
+		return top + "/other"
+	}
+	for _, p := range knownSubtypes {
+		if sub == p || strings.HasSuffix(p, ".") && strings.HasPrefix(sub, p) && len(sub) <= 80 && isTypeToken(sub) {
+			return mt
+		}
+	}
+	return top + "/other"
+}
+
+// knownSubtypes are shown in warnings as they are; an entry ending in '.'
+// is a prefix of a registered family.
+var knownSubtypes = []string{
+	"pdf", "msword", "rtf", "zip", "octet-stream", "json", "xml", "plain", "html", "csv", "calendar",
+	"rfc822", "jpeg", "png", "gif", "tiff", "bmp", "webp", "mpeg", "mp4", "x-zip-compressed",
+	"x-7z-compressed", "x-rar-compressed", "vnd.rar", "x-tar", "gzip", "x-gzip", "x-bzip2", "postscript",
+	"pgp-encrypted", "pgp-signature", "pkcs7-mime", "pkcs7-signature", "x-pkcs7-signature", "ms-tnef",
+	"vnd.ms-excel", "vnd.ms-powerpoint", "vnd.ms-outlook", "vnd.openxmlformats-officedocument.",
+	"vnd.oasis.opendocument.", "vnd.ms-excel.", "vnd.ms-word.", "vnd.ms-powerpoint.",
+}
+
+func isTypeToken(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // signature parts are not documents: listed, never extracted or warned about.
 func isSignature(mt string) bool {
 	switch mt {
@@ -405,14 +446,14 @@ func (w *walker) attachData(data []byte, ct, name, cte string, depth int, bad bo
 		return nil
 	}
 	if bad {
-		w.warn("attachment %d (%s): damaged %s transfer encoding, decoded leniently", n, mt, cte)
+		w.warn("attachment %d (%s): damaged %s transfer encoding, decoded leniently", n, safeType(mt), cte)
 	}
 	if len(data) == 0 {
 		return nil
 	}
 	child := w.opt.Depth + depth + 1
 	if child > w.lim.MaxAttachDepth {
-		w.warn("attachment %d (%s): nested deeper than %d; not read", n, mt, w.lim.MaxAttachDepth)
+		w.warn("attachment %d (%s): nested deeper than %d; not read", n, safeType(mt), w.lim.MaxAttachDepth)
 		return nil
 	}
 	err := w.opt.Recurse(w.ctx, doctext.Input{R: bytes.NewReader(data), Size: int64(len(data)), Name: name, MIME: ct}, child, w.b)
@@ -433,21 +474,21 @@ func (w *walker) recurseErr(n int, mt string, err error) error {
 		if w.b.Full() {
 			return err // the message itself is out of room
 		}
-		w.warn("attachment %d (%s): limit %s reached", n, mt, le.Limit)
+		w.warn("attachment %d (%s): limit %s reached", n, safeType(mt), le.Limit)
 	case errors.Is(err, doctext.ErrEncrypted):
-		w.warn("attachment %d (%s): encrypted", n, mt)
+		w.warn("attachment %d (%s): encrypted", n, safeType(mt))
 	case errors.Is(err, doctext.ErrUnsupported):
 		// Images (logos, signatures, photos) are listed in the text but not
 		// warned about: until OCR exists no image is searchable anywhere, and
 		// flagging every mail with a logo as partial would bury the real
 		// gaps in the reviewers' "Not searchable" list.
 		if !strings.HasPrefix(mt, "image/") {
-			w.warn("attachment %d (%s): unsupported format", n, mt)
+			w.warn("attachment %d (%s): unsupported format", n, safeType(mt))
 		}
 	case errors.Is(err, doctext.ErrMalformed):
-		w.warn("attachment %d (%s): malformed", n, mt)
+		w.warn("attachment %d (%s): malformed", n, safeType(mt))
 	default:
-		w.warn("attachment %d (%s): extraction failed", n, mt)
+		w.warn("attachment %d (%s): extraction failed", n, safeType(mt))
 	}
 	return nil
 }

@@ -11,7 +11,13 @@
 // fonts, vertical text; a real scan stays empty), when pdftotext is
 // installed. The empty-result fallback lifts corpus recall from 0.9784 to
 // 0.9799 and turns 4 false "empty" statuses into "ok". EngineGo and
-// EnginePdftotext select one engine only (New(Config{...})).
+// EnginePdftotext select one engine only (New(Config{...})). There is no
+// package-level default: the dispatcher builds its Extractor from
+// extractor.Options.Pdftotext. pdftotext runs with a parent-death signal
+// (Linux), so it never outlives a killed worker, and reads a temporary file
+// that is unlinked at once (in the worker's private TMPDIR). Error messages
+// name the category only ("pdf: unreadable structure"): the library's own
+// messages quote document bytes.
 //
 // The Go engine uses github.com/ledongthuc/pdf only as an object reader
 // (xref, objects, stream filters, RC4/AES-128 decryption). Everything else is

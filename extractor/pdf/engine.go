@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docvet/docvet/extractor/doctext"
@@ -59,19 +58,20 @@ func New(cfg Config) *Extractor {
 	return x
 }
 
-var defaultExtractor = sync.OnceValue(func() *Extractor { return New(Config{}) })
-
 // HasPdftotext reports whether the pdftotext engine is available.
 func (x *Extractor) HasPdftotext() bool { return x.pdftotext != "" }
 
-// Extract implements doctext.ExtractFunc.
+// Extract implements doctext.ExtractFunc: it writes the text of a PDF page
+// by page ("page N" segments). It returns nil, a *doctext.LimitError after
+// writing what was read, or an error wrapping doctext.ErrEncrypted,
+// ErrUnsupported or ErrMalformed.
 func (x *Extractor) Extract(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doctext.Options) error {
 	switch x.engine {
 	case EngineGo:
 		return extractGo(ctx, in, b, opt)
 	case EnginePdftotext:
 		if x.pdftotext == "" {
-			return fmt.Errorf("%w: pdftotext is not installed", doctext.ErrUnsupported)
+			return fmt.Errorf("pdf: pdftotext is not installed: %w", doctext.ErrUnsupported)
 		}
 		return x.extractPoppler(ctx, in, b, opt)
 	}
@@ -138,6 +138,9 @@ func (x *Extractor) extractPoppler(ctx context.Context, in doctext.Input, b *doc
 	cmd := exec.CommandContext(ctx, x.pdftotext, "-enc", "UTF-8",
 		"-l", strconv.Itoa(lim.MaxPDFPages+1), "/dev/fd/3", "-")
 	cmd.ExtraFiles = []*os.File{f}
+	// pdftotext must not outlive this process (a worker killed for a
+	// timeout): see sysproc_linux.go.
+	cmd.SysProcAttr = childSysProcAttr()
 	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 4096}
@@ -163,9 +166,9 @@ func (x *Extractor) extractPoppler(ctx context.Context, in doctext.Input, b *doc
 	if werr != nil && !truncated {
 		msg := stderr.String()
 		if strings.Contains(msg, "Incorrect password") {
-			return fmt.Errorf("%w: a user password is required", doctext.ErrEncrypted)
+			return fmt.Errorf("pdf: a user password is required: %w", doctext.ErrEncrypted)
 		}
-		return fmt.Errorf("%w: pdftotext: %v", doctext.ErrMalformed, werr)
+		return fmt.Errorf("pdf: pdftotext failed: %w", doctext.ErrMalformed)
 	}
 	pages := strings.Split(string(out), "\f")
 	if len(pages) > 0 && strings.TrimSpace(pages[len(pages)-1]) == "" {

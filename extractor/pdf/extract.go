@@ -12,9 +12,9 @@ import (
 	lpdf "github.com/ledongthuc/pdf"
 )
 
-var _ doctext.ExtractFunc = Extract
+var _ doctext.ExtractFunc = (*Extractor)(nil).Extract
 
-var errNotPDF = fmt.Errorf("%w: no %%PDF header", doctext.ErrMalformed)
+var errNotPDF = fmt.Errorf("pdf: no %%PDF header: %w", doctext.ErrMalformed)
 
 // inMemoryMax is the largest input read into memory before parsing: the
 // library re-reads objects through ReadAt many times, which is far cheaper
@@ -155,7 +155,7 @@ func (d *doc) readStream(v lpdf.Value) (data []byte, err error) {
 			if bp, ok := x.(budgetPanic); ok {
 				panic(bp)
 			}
-			data, err = nil, fmt.Errorf("%w: stream: %v", doctext.ErrMalformed, x)
+			data, err = nil, fmt.Errorf("pdf: stream undecodable: %w", doctext.ErrMalformed)
 		}
 	}()
 	rc := v.Reader()
@@ -298,13 +298,6 @@ func (d *doc) pages(max int) []pageRef {
 	return out
 }
 
-// Extract writes the text of a PDF page by page ("page N" segments).
-// It returns nil, a *doctext.LimitError after writing what was read, or an
-// error wrapping doctext.ErrEncrypted or doctext.ErrMalformed.
-func Extract(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doctext.Options) error {
-	return defaultExtractor().Extract(ctx, in, b, opt)
-}
-
 // extractGo is the pure-Go engine.
 func extractGo(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doctext.Options) (err error) {
 	lim := opt.Limits.WithDefaults()
@@ -392,7 +385,7 @@ func extractGo(ctx context.Context, in doctext.Input, b *doctext.Builder, opt do
 		// long, so text of files with shorter keys would come out as
 		// garbage: refuse them instead.
 		if n := enc.Key("Length").Int64(); n < 128 && enc.Key("V").Int64() != 4 {
-			return fmt.Errorf("%w: %d-bit RC4 encryption is not supported by the Go engine", doctext.ErrUnsupported, max(n, 40))
+			return fmt.Errorf("pdf: %d-bit RC4 encryption is not supported by the Go engine: %w", max(n, 40), doctext.ErrUnsupported)
 		}
 	}
 	res := d.run(r)
@@ -410,7 +403,7 @@ func extractGo(ctx context.Context, in doctext.Input, b *doctext.Builder, opt do
 		return ctx.Err()
 	}
 	if len(res.pages) == 0 {
-		return fmt.Errorf("%w: no pages found", doctext.ErrMalformed)
+		return fmt.Errorf("pdf: no pages found: %w", doctext.ErrMalformed)
 	}
 	for i, text := range res.texts {
 		if text == "" {
@@ -428,7 +421,7 @@ func extractGo(ctx context.Context, in doctext.Input, b *doctext.Builder, opt do
 		d.warn(fmt.Sprintf("page %d unreadable", i+1))
 	}
 	if res.failed == len(res.pages) {
-		return fmt.Errorf("%w: no page could be read", doctext.ErrMalformed)
+		return fmt.Errorf("pdf: no page could be read: %w", doctext.ErrMalformed)
 	}
 	if d.limitErr != nil {
 		return d.limitErr
@@ -567,37 +560,31 @@ func (d *doc) annotations(p pageRef, in *interp) {
 	}
 }
 
-// openErr maps the library's open errors to the doctext sentinels.
+// openErr maps the library's open errors to the doctext sentinels. The
+// library's messages quote document bytes: only the category is kept (see
+// doctext.SafeDetail).
 func openErr(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lpdf.ErrInvalidPassword):
-		return fmt.Errorf("%w: a user password is required", doctext.ErrEncrypted)
+		return fmt.Errorf("pdf: a user password is required: %w", doctext.ErrEncrypted)
 	case strings.Contains(msg, "encryption") || strings.Contains(msg, "-bit encryption key") || strings.Contains(msg, "missing ID"):
-		return fmt.Errorf("%w: %s", doctext.ErrEncrypted, short(msg))
+		return fmt.Errorf("pdf: unsupported encryption: %w", doctext.ErrEncrypted)
 	}
-	return fmt.Errorf("%w: %s", doctext.ErrMalformed, short(msg))
+	return fmt.Errorf("pdf: unreadable structure: %w", doctext.ErrMalformed)
 }
 
-// panicErr turns a recovered panic into an error.
+// panicErr turns a recovered panic into an error. The panic value is not
+// kept: a library panic message can quote document bytes.
 func panicErr(ctx context.Context, x any) error {
 	if bp, ok := x.(budgetPanic); ok {
 		if errors.Is(bp.err, context.Canceled) || errors.Is(bp.err, context.DeadlineExceeded) {
 			return bp.err
 		}
-		return fmt.Errorf("%w: %v", doctext.ErrMalformed, bp.err)
+		return fmt.Errorf("pdf: read budget exceeded (cyclic cross-references?): %w", doctext.ErrMalformed)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: parser failure: %s", doctext.ErrMalformed, short(fmt.Sprint(x)))
-}
-
-// short cuts library messages, which may quote document bytes, to a length
-// fit for a status reason.
-func short(s string) string {
-	if len(s) > 80 {
-		s = strings.ToValidUTF8(s[:80], "") + "..."
-	}
-	return s
+	return fmt.Errorf("pdf: parser failure: %w", doctext.ErrMalformed)
 }

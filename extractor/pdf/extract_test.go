@@ -181,7 +181,7 @@ func TestWordsAndLines(t *testing.T) {
 func TestPageSegments(t *testing.T) {
 	data := pages("%PDF-1.4", "BT /F1 12 Tf 72 700 Td (First) Tj ET", "", "BT /F1 12 Tf 72 700 Td (Third) Tj ET")
 	b := doctext.NewBuilder(0)
-	if err := Extract(context.Background(), doctext.Input{R: bytes.NewReader(data), Size: int64(len(data))}, b, doctext.Options{}); err != nil {
+	if err := New(Config{}).Extract(context.Background(), doctext.Input{R: bytes.NewReader(data), Size: int64(len(data))}, b, doctext.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	segs := b.Segments()

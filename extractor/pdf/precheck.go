@@ -16,7 +16,7 @@ import (
 // same chain first and refuses what would do that; the caller then falls
 // back to rebuilding the cross-reference table by scanning.
 
-var errXrefHostile = fmt.Errorf("%w: cross-reference section out of bounds or cyclic", doctext.ErrMalformed)
+var errXrefHostile = fmt.Errorf("pdf: cross-reference section out of bounds or cyclic: %w", doctext.ErrMalformed)
 
 // maxXrefEntries bounds the table the library may allocate for a file of
 // size n.
@@ -33,7 +33,7 @@ func precheck(data []byte) error {
 	// allocate that many bytes.
 	if m := reColumns.FindSubmatch(data); m != nil {
 		if v, err := strconv.ParseInt(string(m[1]), 10, 64); err != nil || v > 1<<20 {
-			return fmt.Errorf("%w: predictor /Columns out of bounds", doctext.ErrMalformed)
+			return fmt.Errorf("pdf: predictor /Columns out of bounds: %w", doctext.ErrMalformed)
 		}
 	}
 	tail := data[max(0, len(data)-1024):]

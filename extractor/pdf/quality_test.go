@@ -1,142 +1,101 @@
 package pdf
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/docvet/docvet/extractor/doctext"
+	"github.com/docvet/docvet/extractor/internal/corpus"
 )
 
-// corpusDir is the shared corpus, relative to this package directory.
-const corpusDir = "../../../shared/corpus"
-
+// needCorpus returns the shared corpus directory or skips.
 func needCorpus(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(corpusDir, "pdf")); err != nil {
-		t.Skip("shared corpus not found at " + corpusDir + "; skipping corpus test")
-	}
-	return corpusDir
+	return corpus.DirOrSkip(t)
 }
 
 // anchorStatus reads reference/ANCHORS.tsv: rel path -> pdftotext status.
 func anchorStatus(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "reference", "ANCHORS.tsv"))
+	all, err := corpus.Anchors(dir)
 	if err != nil {
 		t.Fatalf("anchors: %v", err)
 	}
-	defer f.Close()
 	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) >= 5 && cols[2] == "pdftotext" {
-			out[cols[0]] = cols[4]
+	for rel, as := range all {
+		for _, a := range as {
+			if a.Name == "pdftotext" {
+				out[rel] = a.Status
+			}
 		}
 	}
 	return out
 }
 
-// tokens splits text into lower-cased words of letters and digits.
-func tokens(s string) map[string]int {
-	out := map[string]int{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
-	}) {
-		out[w]++
-	}
-	return out
-}
-
-// overlap returns the multiset intersection size and the two totals.
-func overlap(ref, got map[string]int) (common, nref, ngot int) {
-	for w, n := range ref {
-		nref += n
-		common += min(n, got[w])
-	}
-	for _, n := range got {
-		ngot += n
-	}
-	return
-}
+// tokens is the corpus tokenizer (TestDebugFile diffs with it).
+var tokens = corpus.Tokens
 
 type qualityRow struct {
-	name               string
-	recall, prec       float64
-	common, nref, ngot int
-	err                string
-	seconds            float64
+	name    string
+	score   corpus.Score
+	err     string
+	seconds float64
 }
 
-func measure(t *testing.T, x *Extractor) (rows []qualityRow, recall, prec float64) {
-	dir := needCorpus(t)
-	status := anchorStatus(t, dir)
-	files, _ := filepath.Glob(filepath.Join(dir, "pdf", "*.pdf"))
-	sort.Strings(files)
-	var common, nref, ngot int
-	for _, path := range files {
-		name := filepath.Base(path)
-		if status["pdf/"+name] != "ok" {
-			continue
-		}
-		ref, err := os.ReadFile(filepath.Join(dir, "reference", "pdf", name+".txt"))
+// measure extracts every pdf/ file that pdftotext read (ANCHORS.tsv status
+// ok) with x and scores it against that reference; extraction errors are
+// recorded in the row, not failed.
+func measure(t *testing.T, x *Extractor) (rows []qualityRow, total corpus.Score) {
+	dir, files := corpus.Load(t, func(a corpus.Anchor) bool { return path.Dir(a.Path) == "pdf" && a.Name == "pdftotext" })
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Path))
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := doctext.NewBuilder(0)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		start := time.Now()
-		xerr := x.Extract(ctx, doctext.Input{R: strings.NewReader(string(data)), Size: int64(len(data))}, b, doctext.Options{})
+		b := doctext.NewBuilder(0)
+		xerr := x.Extract(ctx, doctext.Input{R: bytes.NewReader(data), Size: int64(len(data))}, b, doctext.Options{})
 		cancel()
-		c, nr, ng := overlap(tokens(string(ref)), tokens(b.Text()))
-		row := qualityRow{name: name, common: c, nref: nr, ngot: ng, seconds: time.Since(start).Seconds()}
-		if nr > 0 {
-			row.recall = float64(c) / float64(nr)
-		}
-		if ng > 0 {
-			row.prec = float64(c) / float64(ng)
-		}
+		row := qualityRow{name: filepath.Base(f.Path), score: corpus.Compare(f.Refs[0], b.Text()), seconds: time.Since(start).Seconds()}
 		if xerr != nil {
 			row.err = xerr.Error()
 		}
 		rows = append(rows, row)
-		common += c
-		nref += nr
-		ngot += ng
+		total.Add(row.score)
 	}
-	return rows, float64(common) / float64(max(nref, 1)), float64(common) / float64(max(ngot, 1))
+	return rows, total
 }
 
-// Overall token recall of the Go engine against pdftotext on the corpus
-// files pdftotext read (ANCHORS.tsv status ok). The threshold is the value
-// measured when this engine was written, minus a small margin.
+// Overall token recall and precision of the Go engine against pdftotext on
+// the corpus files pdftotext read. The floors are the values measured when
+// this engine was written, minus a small margin.
 const (
 	minRecall    = 0.975 // measured 0.9784
 	minPrecision = 0.975 // measured 0.9805
 )
 
 func TestQualityCorpus(t *testing.T) {
-	rows, recall, prec := measure(t, New(Config{Engine: EngineGo, Pdftotext: "-"}))
+	rows, total := measure(t, New(Config{Engine: EngineGo, Pdftotext: "-"}))
 	for _, r := range rows {
-		t.Logf("%-58s recall %.3f precision %.3f ref %6d got %6d %5.2fs %s", r.name, r.recall, r.prec, r.nref, r.ngot, r.seconds, r.err)
+		prec := r.score.Precision()
+		if r.score.GotTokens == 0 {
+			prec = 0 // no text is no precision, not a perfect one
+		}
+		t.Logf("%-58s recall %.3f precision %.3f ref %6d got %6d %5.2fs %s",
+			r.name, r.score.Recall(), prec, r.score.RefTokens, r.score.GotTokens, r.seconds, r.err)
 	}
-	t.Logf("OVERALL recall %.4f precision %.4f over %d files", recall, prec, len(rows))
-	if recall < minRecall {
-		t.Errorf("overall recall %.4f below %.4f", recall, minRecall)
+	t.Logf("OVERALL recall %.4f precision %.4f over %d files", total.Recall(), total.Precision(), len(rows))
+	if total.Recall() < minRecall {
+		t.Errorf("overall recall %.4f below %.4f", total.Recall(), minRecall)
 	}
-	if prec < minPrecision {
-		t.Errorf("overall precision %.4f below %.4f", prec, minPrecision)
+	if total.Precision() < minPrecision {
+		t.Errorf("overall precision %.4f below %.4f", total.Precision(), minPrecision)
 	}
 }
 
@@ -148,11 +107,12 @@ func TestQualityEngines(t *testing.T) {
 	if !auto.HasPdftotext() {
 		t.Skip("pdftotext not installed; skipping engine comparison")
 	}
-	_, goRecall, _ := measure(t, New(Config{Engine: EngineGo, Pdftotext: "-"}))
-	_, autoRecall, autoPrec := measure(t, auto)
-	_, popRecall, popPrec := measure(t, New(Config{Engine: EnginePdftotext}))
-	t.Logf("auto: recall %.4f precision %.4f; pdftotext: recall %.4f precision %.4f", autoRecall, autoPrec, popRecall, popPrec)
-	if autoRecall < goRecall {
-		t.Errorf("auto recall %.4f below go recall %.4f", autoRecall, goRecall)
+	_, goTotal := measure(t, New(Config{Engine: EngineGo, Pdftotext: "-"}))
+	_, autoTotal := measure(t, auto)
+	_, popTotal := measure(t, New(Config{Engine: EnginePdftotext}))
+	t.Logf("auto: recall %.4f precision %.4f; pdftotext: recall %.4f precision %.4f",
+		autoTotal.Recall(), autoTotal.Precision(), popTotal.Recall(), popTotal.Precision())
+	if autoTotal.Recall() < goTotal.Recall() {
+		t.Errorf("auto recall %.4f below go recall %.4f", autoTotal.Recall(), goTotal.Recall())
 	}
 }

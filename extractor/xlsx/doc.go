@@ -26,8 +26,24 @@
 // ~2 GB of segments; per row it is bounded by the row count.
 //
 // Cell comments follow the sheet's rows (location "Sheet!B7 comment", text
-// "Author: comment"), then the workbook's core properties (segment
-// "properties": title, subject, creator, last modified by, keywords,
-// description). Not read: header/footer text (excelize only exposes it by
-// loading the whole worksheet into memory), text boxes, shapes and charts.
+// "Author: comment"), and its header/footer text (segments "Sheet header",
+// "Sheet footer", "Sheet first page header", ...; formatting codes and
+// page-number/date/file-name fields removed). excelize only exposes
+// headers by loading the whole worksheet, so the part is scanned as bytes
+// for the headerFooter element, which alone is parsed. Then the text of text
+// boxes and shapes (DrawingML a:t in xl/drawings/*.xml, segment "drawing
+// drawing1.xml"), then embedded files (xl/embeddings/*, segment "embedded
+// NAME") through Options.Recurse (warned when there is none), then the
+// workbook's core properties (segment "properties": title, subject,
+// creator, last modified by, keywords, description). Not read: charts.
+//
+// A sheet's name line is written only once some content (a cell, comment,
+// header, drawing or embedded text) exists; if none does, the workbook
+// produces no text at all (not even properties, which every saved workbook
+// has), so a workbook of pasted scans is reported empty instead of ok.
+// Empty sheets' names are kept in order when the workbook has content.
+//
+// excelize spools parts over 16 MiB, decompressed, to its TmpDir: each call
+// uses a private 0700 directory removed when it returns, whether excelize
+// opened the workbook or not.
 package xlsx

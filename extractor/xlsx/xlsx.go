@@ -3,6 +3,7 @@ package xlsx
 import (
 	"archive/zip"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,16 @@ func Extract(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doct
 	if err := precheck(zr); err != nil {
 		return err
 	}
+	// excelize spools parts over xmlSpoolBytes, decompressed, to files in
+	// TmpDir that only f.Close removes. A private directory removed here
+	// (deferred first, so it runs after f.Close) leaves nothing behind even
+	// when OpenReader fails after spooling; a killed worker's whole TMPDIR
+	// is removed by the pool.
+	tmp, err := os.MkdirTemp("", "docvet-xlsx-*")
+	if err != nil {
+		return fmt.Errorf("xlsx: temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
 	defer func() {
 		// excelize is third-party code reading hostile input: a panic costs
 		// this document, not the worker.
@@ -48,7 +59,7 @@ func Extract(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doct
 	f, err := excelize.OpenReader(io.NewSectionReader(in.R, 0, in.Size), excelize.Options{
 		UnzipSizeLimit:    lim.MaxZipTotalBytes,
 		UnzipXMLSizeLimit: min(lim.MaxZipEntryBytes, lim.MaxZipTotalBytes, xmlSpoolBytes),
-		TmpDir:            os.TempDir(),
+		TmpDir:            tmp,
 	})
 	if err != nil {
 		return mapErr(err, lim)
@@ -58,15 +69,70 @@ func Extract(ctx context.Context, in doctext.Input, b *doctext.Builder, opt doct
 	if len(sheets) == 0 {
 		return fmt.Errorf("xlsx: workbook lists no sheets: %w", doctext.ErrMalformed)
 	}
+	x := &extractor{ctx: ctx, f: f, zr: zr, b: b, lim: lim, opt: opt, parts: sheetParts(zr, lim)}
 	for _, sheet := range sheets {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := extractSheet(ctx, f, sheet, b); err != nil {
+		if err := x.sheet(sheet); err != nil {
 			return err
 		}
 	}
+	if err := x.drawings(); err != nil {
+		return err
+	}
+	if err := x.embeddings(); err != nil {
+		return err
+	}
+	if !x.content {
+		// Only sheet names (and properties, which every saved workbook
+		// has): report no text, so a workbook of pasted scans is empty.
+		return nil
+	}
+	if err := x.flush(); err != nil {
+		return err
+	}
 	return properties(f, b)
+}
+
+// extractor holds one workbook's state.
+type extractor struct {
+	ctx   context.Context
+	f     *excelize.File
+	zr    *zipsafe.Reader
+	b     *doctext.Builder
+	lim   doctext.Limits
+	opt   doctext.Options
+	parts map[string]string // sheet name -> worksheet part, where known
+	// pending are the headings of sheets without content so far: written
+	// (in order) before the next content, so no text at all is produced
+	// for a workbook whose only text is its sheet names.
+	pending [][2]string // location, heading
+	content bool
+}
+
+// begin starts a located segment of content, writing pending headings first.
+func (x *extractor) begin(loc string) error {
+	x.content = true
+	if err := x.flush(); err != nil {
+		return err
+	}
+	x.b.Start(loc)
+	return nil
+}
+
+func (x *extractor) flush() error {
+	for _, h := range x.pending {
+		if err := x.b.EnsureSep("\n"); err != nil {
+			return err
+		}
+		x.b.Start(h[0])
+		if err := x.b.WriteString(h[1] + "\n"); err != nil {
+			return err
+		}
+	}
+	x.pending = x.pending[:0]
+	return nil
 }
 
 // precheck refuses what excelize should not be handed: a package without a
@@ -107,9 +173,13 @@ func hasWorkbookRel(zr *zipsafe.Reader) bool {
 	return false
 }
 
-// mapErr turns an excelize open error into a status-bearing error.
+// mapErr turns an excelize open error into a status-bearing error. The
+// category goes before the sentinel; excelize's own text (which can quote
+// document content) only after it, where reasons never look (see
+// doctext.SafeDetail).
 func mapErr(err error, lim doctext.Limits) error {
 	var le *doctext.LimitError
+	var se *xml.SyntaxError
 	switch {
 	case errors.As(err, &le):
 		return err
@@ -117,25 +187,34 @@ func mapErr(err error, lim doctext.Limits) error {
 		return fmt.Errorf("xlsx: %w", doctext.ErrEncrypted)
 	case strings.Contains(err.Error(), "unzip size exceeds"):
 		return &doctext.LimitError{Limit: "zip_total_bytes", Value: lim.MaxZipTotalBytes}
-	case errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrAlgorithm):
-		return fmt.Errorf("xlsx: %w: %w", doctext.ErrMalformed, err)
+	case errors.Is(err, zip.ErrAlgorithm):
+		return fmt.Errorf("xlsx: zip entry with unsupported compression: %w: %w", doctext.ErrMalformed, err)
+	case errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrChecksum):
+		return fmt.Errorf("xlsx: damaged zip container: %w: %w", doctext.ErrMalformed, err)
+	case errors.As(err, &se):
+		return fmt.Errorf("xlsx: xml line %d: syntax error: %w", se.Line, doctext.ErrMalformed)
 	}
-	return fmt.Errorf("xlsx: %w: %w", doctext.ErrMalformed, err)
+	return fmt.Errorf("xlsx: workbook unreadable: %w: %w", doctext.ErrMalformed, err)
 }
 
-func extractSheet(ctx context.Context, f *excelize.File, sheet string, b *doctext.Builder) error {
+func (x *extractor) sheet(sheet string) error {
+	if err := x.rows(sheet); err != nil {
+		return err
+	}
+	if err := x.comments(sheet); err != nil {
+		return err
+	}
+	return x.headerFooter(sheet)
+}
+
+func (x *extractor) rows(sheet string) error {
+	ctx, f, b := x.ctx, x.f, x.b
 	visible, err := f.GetSheetVisible(sheet)
 	head := sheet
 	if err == nil && !visible {
 		head += " (hidden)"
 	}
-	if err := b.EnsureSep("\n"); err != nil {
-		return err
-	}
-	b.Start(sheet)
-	if err := b.WriteString(head + "\n"); err != nil {
-		return err
-	}
+	x.pending = append(x.pending, [2]string{sheet, head})
 	rows, err := f.Rows(sheet)
 	if err != nil {
 		// A chart sheet or a broken sheet part: the other sheets still count.
@@ -180,18 +259,21 @@ func extractSheet(ctx context.Context, f *excelize.File, sheet string, b *doctex
 		if last > first {
 			loc += ":" + cellName(last, r)
 		}
-		b.Start(loc)
+		if err := x.begin(loc); err != nil {
+			return err
+		}
 		if err := b.WriteString(line.String()); err != nil {
 			return err
 		}
 	}
 	if err := rows.Error(); err != nil {
-		b.Warn("xlsx: sheet truncated: " + err.Error())
+		b.Warn("xlsx: a sheet is truncated (unreadable rows)")
 	}
-	return comments(f, sheet, ref, b)
+	return nil
 }
 
-func comments(f *excelize.File, sheet, ref string, b *doctext.Builder) error {
+func (x *extractor) comments(sheet string) error {
+	f, b, ref := x.f, x.b, sheetRef(sheet)
 	cs, err := f.GetComments(sheet)
 	if err != nil {
 		b.Warn("xlsx: comments could not be read")
@@ -214,7 +296,9 @@ func comments(f *excelize.File, sheet, ref string, b *doctext.Builder) error {
 		if c.Author != "" && !strings.HasPrefix(text, c.Author) {
 			text = c.Author + ": " + text
 		}
-		b.Start(ref + "!" + c.Cell + " comment")
+		if err := x.begin(ref + "!" + c.Cell + " comment"); err != nil {
+			return err
+		}
 		if err := b.WriteString(text + "\n"); err != nil {
 			return err
 		}

@@ -24,4 +24,8 @@
 // expand the entities anyway, but refusing is explicit and cheap).
 // CheckProlog applies the same DOCTYPE rule to a part without parsing all of
 // it, for parts a third-party parser (excelize) will read.
+//
+// Errors carry fixed text only ("xml line 3: syntax error", "zip part not
+// found"): encoding/xml quotes the document ("invalid character entity
+// &Name") and part names can be personal data.
 package zipsafe

@@ -38,7 +38,7 @@ func NewDecoder(r io.Reader, maxDepth int) *Decoder {
 func charsetReader(label string, in io.Reader) (io.Reader, error) {
 	enc, err := htmlindex.Get(label)
 	if err != nil {
-		return nil, fmt.Errorf("xml encoding %q: %w", label, doctext.ErrUnsupported)
+		return nil, fmt.Errorf("xml: unsupported encoding declared: %w", doctext.ErrUnsupported)
 	}
 	return enc.NewDecoder().Reader(in), nil
 }
@@ -65,12 +65,14 @@ func (d *Decoder) Token() (xml.Token, error) {
 		}
 		var se *xml.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("xml line %d: %w: %s", se.Line, doctext.ErrMalformed, se.Msg)
+			// se.Msg quotes the document ("invalid character entity
+			// &Name"): only the line number is ours to report.
+			return nil, fmt.Errorf("xml line %d: syntax error: %w", se.Line, doctext.ErrMalformed)
 		}
 		if errors.Is(err, doctext.ErrMalformed) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("xml: %w: %w", doctext.ErrMalformed, err)
+		return nil, fmt.Errorf("xml: unreadable: %w", doctext.ErrMalformed)
 	}
 	switch tt := t.(type) {
 	case xml.StartElement:
@@ -133,7 +135,7 @@ func CheckProlog(r io.Reader) error {
 			if errors.As(err, &le) {
 				return err
 			}
-			return fmt.Errorf("xml prolog: %w: %w", doctext.ErrMalformed, err)
+			return fmt.Errorf("xml prolog: syntax error: %w", doctext.ErrMalformed)
 		}
 		switch tt := t.(type) {
 		case xml.Directive:

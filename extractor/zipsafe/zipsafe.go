@@ -61,7 +61,7 @@ func Open(in doctext.Input, lim doctext.Limits) (*Reader, error) {
 			// Names like "../x" or "/x": harmless here (nothing is written to
 			// disk) and found in real files; the names are only map keys.
 		} else {
-			return nil, fmt.Errorf("zip: %w: %w", doctext.ErrMalformed, err)
+			return nil, fmt.Errorf("zip: damaged container directory: %w: %w", doctext.ErrMalformed, err)
 		}
 	}
 	r := &Reader{zr: zr, lim: lim, byKey: make(map[string]*zip.File, len(zr.File))}
@@ -154,7 +154,7 @@ func classifyOLE(in doctext.Input) (err error) {
 	}()
 	doc, err := mscfb.New(io.NewSectionReader(in.R, 0, in.Size))
 	if err != nil {
-		return fmt.Errorf("ole2: %w: %w", doctext.ErrMalformed, err)
+		return fmt.Errorf("ole2: unreadable compound file: %w: %w", doctext.ErrMalformed, err)
 	}
 	for i := 0; ; i++ {
 		if i > 100000 {
@@ -199,14 +199,14 @@ var ErrNotFound = errors.New("zip part not found")
 func (r *Reader) Open(name string) (io.ReadCloser, error) {
 	f, ok := r.byKey[normName(name)]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, path.Base(name))
+		return nil, ErrNotFound // never the name: it can be a person's
 	}
 	if err := r.checkRatio(f); err != nil {
 		return nil, err
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, fmt.Errorf("zip part: %w: %w", doctext.ErrMalformed, err)
+		return nil, fmt.Errorf("zip part: unreadable entry: %w: %w", doctext.ErrMalformed, err)
 	}
 	return &limitedPart{rc: rc, r: r, csize: f.CompressedSize64}, nil
 }
@@ -263,7 +263,7 @@ func (p *limitedPart) Read(b []byte) (int, error) {
 	}
 	if err != nil && err != io.EOF {
 		// archive/zip reports checksum and size mismatches as ErrFormat.
-		err = fmt.Errorf("zip part: %w: %w", doctext.ErrMalformed, err)
+		err = fmt.Errorf("zip part: damaged entry data: %w: %w", doctext.ErrMalformed, err)
 		p.err = err
 	}
 	return n, err

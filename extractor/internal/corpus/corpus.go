@@ -134,16 +134,7 @@ type Score struct {
 
 // Compare scores got against ref.
 func Compare(ref, got string) Score {
-	rt, gt := Tokens(ref), Tokens(got)
-	var s Score
-	for w, n := range rt {
-		s.RefTokens += n
-		s.Hits += min(n, gt[w])
-	}
-	for _, n := range gt {
-		s.GotTokens += n
-	}
-	return s
+	return CompareTokens(Tokens(ref), Tokens(got))
 }
 
 // Add accumulates another score (token-weighted totals).

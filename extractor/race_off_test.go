@@ -1,0 +1,5 @@
+//go:build !race
+
+package extractor
+
+const raceEnabled = false
