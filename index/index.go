@@ -31,6 +31,11 @@ var (
 	ErrCorrupt = errors.New("index is corrupt or unreadable")
 	// ErrIncompatible: the index was built with another mapping version; rebuild it.
 	ErrIncompatible = errors.New("index was built with an incompatible mapping")
+	// ErrIdentifiersChanged: the index was built with other identifier
+	// options (phone region, ID patterns; identifiers.Options.Fingerprint),
+	// so its identifiers field does not match what Find returns now;
+	// rebuild it (docvet reindex; the pipeline's OpenIndex does it itself).
+	ErrIdentifiersChanged = errors.New("index was built with other identifier options")
 	// ErrClosed: the Index was closed.
 	ErrClosed = errors.New("index is closed")
 	// ErrInvalidDoc: a Doc without an identity.
@@ -135,8 +140,9 @@ type Index struct {
 
 // Open opens the index at path, creating it when the directory holds no
 // index. It returns ErrInUse when another holder keeps it locked for longer
-// than Options.BoltTimeout, ErrIncompatible for another mapping version, and
-// ErrCorrupt when it exists but cannot be opened for any other reason.
+// than Options.BoltTimeout, ErrIncompatible for another mapping version,
+// ErrIdentifiersChanged when a non-empty index was built with identifier
+// options of another Fingerprint, and ErrCorrupt when it exists but cannot be opened for any other reason.
 func Open(path string, opt Options) (ix *Index, err error) {
 	opt = opt.withDefaults()
 	m, err := NewMapping()
@@ -178,8 +184,9 @@ func Open(path string, opt Options) (ix *Index, err error) {
 		return nil, fmt.Errorf("open index: %w: %v", ErrCorrupt, err)
 	}
 	ix = &Index{b: b, opt: opt}
+	fp := opt.Identifiers.Fingerprint()
 	if !exists {
-		if err := b.SetInternal([]byte(mappingVersionKy), []byte(mappingVersion)); err != nil {
+		if err := setMeta(b, fp); err != nil {
 			_ = b.Close()
 			return nil, fmt.Errorf("create index: %w", err)
 		}
@@ -193,7 +200,7 @@ func Open(path string, opt Options) (ix *Index, err error) {
 	if len(v) == 0 {
 		// Created, then stopped before the version was written: fine while empty.
 		if n, cerr := b.DocCount(); cerr == nil && n == 0 {
-			if err := b.SetInternal([]byte(mappingVersionKy), []byte(mappingVersion)); err == nil {
+			if err := setMeta(b, fp); err == nil {
 				return ix, nil
 			}
 		}
@@ -202,7 +209,32 @@ func Open(path string, opt Options) (ix *Index, err error) {
 		_ = b.Close()
 		return nil, fmt.Errorf("open index: %w (found %q, want %q)", ErrIncompatible, v, mappingVersion)
 	}
+	got, err := b.GetInternal([]byte(identifiersKey))
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open index: %w: %v", ErrCorrupt, err)
+	}
+	if string(got) != fp {
+		// An empty index takes the current options; a filled one (or one
+		// from before the fingerprint was stored) holds terms of others.
+		if n, cerr := b.DocCount(); cerr == nil && n == 0 {
+			if err := b.SetInternal([]byte(identifiersKey), []byte(fp)); err == nil {
+				return ix, nil
+			}
+		}
+		_ = b.Close()
+		return nil, fmt.Errorf("open index: %w", ErrIdentifiersChanged)
+	}
 	return ix, nil
+}
+
+// setMeta records the mapping version and the identifier fingerprint in
+// a new index.
+func setMeta(b bleve.Index, fingerprint string) error {
+	if err := b.SetInternal([]byte(identifiersKey), []byte(fingerprint)); err != nil {
+		return err
+	}
+	return b.SetInternal([]byte(mappingVersionKy), []byte(mappingVersion))
 }
 
 // Close releases the index. Closing twice is harmless (Bleve panics on it).

@@ -492,3 +492,65 @@ func TestCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// Changing the identifier options of a filled index is detected; the same
+// options (rebuilt from config, equal but not identical values) are not;
+// an empty index takes the new options.
+func TestIdentifierOptionsChanged(t *testing.T) {
+	ix, dir := openTest(t)
+	apply(t, ix, []Doc{doc("a", "ring 912 34 567")}, nil)
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	same := testOpt
+	same.Identifiers = identifiers.Options{
+		DefaultRegion: "no",
+		IDs: []identifiers.IDPattern{
+			{Name: "customer", Regexp: regexp.MustCompile(`(?i)\bCUST[- ]?\d{3}[- ]?\d{4}\b`), StripSeparators: true},
+		},
+	}
+	ix, err := Open(dir, same)
+	if err != nil {
+		t.Fatalf("equal options: %v", err)
+	}
+	ix.Close()
+	changes := map[string]func(o *identifiers.Options){
+		"region":    func(o *identifiers.Options) { o.DefaultRegion = "SE" },
+		"no ids":    func(o *identifiers.Options) { o.IDs = nil },
+		"strip":     func(o *identifiers.Options) { o.IDs[0].StripSeparators = false },
+		"regexp":    func(o *identifiers.Options) { o.IDs[0].Regexp = regexp.MustCompile(`CUST\d{7}`) },
+		"name":      func(o *identifiers.Options) { o.IDs[0].Name = "kunde" },
+		"check":     func(o *identifiers.Options) { o.IDs[0].Valid = identifiers.NorwegianNationalID },
+		"extra pat": func(o *identifiers.Options) { o.IDs = append(o.IDs, identifiers.IDPattern{Name: "x", Regexp: regexp.MustCompile(`X\d+`)}) },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			o := testOpt
+			o.Identifiers.IDs = append([]identifiers.IDPattern(nil), testOpt.Identifiers.IDs...)
+			change(&o.Identifiers)
+			ix, err := Open(dir, o)
+			if !errors.Is(err, ErrIdentifiersChanged) {
+				if ix != nil {
+					ix.Close()
+				}
+				t.Fatalf("want ErrIdentifiersChanged, got %v", err)
+			}
+		})
+	}
+	// An emptied index adopts the new options, and keeps them.
+	ix, err = Open(dir, testOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, ix, nil, []string{DocID("fileshare", "a")})
+	ix.Close()
+	se := testOpt
+	se.Identifiers.DefaultRegion = "SE"
+	for i := 0; i < 2; i++ {
+		ix, err = Open(dir, se)
+		if err != nil {
+			t.Fatalf("empty index, new options (open %d): %v", i, err)
+		}
+		ix.Close()
+	}
+}

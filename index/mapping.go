@@ -47,6 +47,9 @@ const (
 	maxTokenRunes    = 256 // longer "words" are blobs; truncating keeps terms bounded
 	mappingVersion   = "docvet-mapping-1"
 	mappingVersionKy = "docvet:mapping-version"
+	// identifiersKey holds identifiers.Options.Fingerprint of the options
+	// the index was built with.
+	identifiersKey = "docvet:identifiers"
 )
 
 var registerOnce sync.Once

@@ -12,7 +12,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleStatus reports dataset counts and source health.
+// handleStatus reports dataset counts, source health and ingestion
+// ("index": documents per source and status, queue length, docs/s).
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	ds, err := s.st.Datasets(r.Context())
 	if err != nil {
@@ -30,11 +31,18 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for _, st := range s.SourceStatuses() {
 		srcs = append(srcs, srcSummary{st.Name, st.LastSuccess, st.LastErrorKind, st.ConsecutiveFailures > 0})
 	}
+	is, err := s.ingestStatus(r.Context())
+	if err != nil {
+		s.log.Error("status", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"datasets":   ds,
 		"sources":    srcs,
 		"data_types": s.types.count(),
 		"started":    s.started.UTC(),
+		"index":      is,
 	})
 }
 

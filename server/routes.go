@@ -7,6 +7,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /api/status", s.require(ScopeRead, s.handleStatus))
+	// Prometheus metrics: counts per dataset and status only; read scope.
+	mux.HandleFunc("GET /metrics", s.require(ScopeRead, s.handleMetrics))
 
 	mux.HandleFunc("POST /api/receivers/{receiver}/entities", s.require(ScopePush, s.handlePush))
 	mux.HandleFunc("GET /api/publishers/{dataset}/entities", s.require(ScopeRead, s.handlePublish))

@@ -32,6 +32,7 @@ type Server struct {
 	handler   http.Handler
 	started   time.Time
 	inflight  inflight
+	ingest    *ingestRun // nil unless EnableIngest was called
 }
 
 // ErrHandlersRunning is returned by Serve when handlers were still running
@@ -179,6 +180,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	for _, p := range s.pullers {
 		wg.Go(func() { p.run(pullCtx) })
+	}
+	if s.ingest != nil {
+		// Stops with the pullers; Run commits what is extracted, then returns.
+		wg.Go(func() { s.runIngest(pullCtx) })
 	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "sources", len(s.pullers))
 	errc := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docvet/docvet/extractor"
 	"github.com/docvet/docvet/server"
 	"github.com/docvet/docvet/store"
 )
@@ -85,6 +86,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	srv, err := server.New(st, cfg, log)
+	if err != nil {
+		return err
+	}
+	// The ingestion pipeline: sandboxed workers (this binary's
+	// extract-worker), downloads only from each document's source.
+	pool, err := extractor.NewPool(extractor.PoolOptions{})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	err = srv.EnableIngest(server.IngestConfig{
+		IndexDir:  indexDir(cfg),
+		Index:     indexOptions(cfg),
+		Extractor: pool,
+		Fetcher:   extractor.NewFetcher(extractor.FetchOptions{}),
+	})
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,15 @@ func commands() map[string]command {
 		"extract-worker": {"(internal) sandboxed extraction worker speaking on stdin/stdout", func(ctx context.Context, a []string, i io.Reader, o, _ io.Writer) error {
 			return runExtractWorker(ctx, a, i, o)
 		}},
+		"index": {"index every pending document once, with a progress line, and exit", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+			return runIndex(ctx, a, o, e)
+		}},
+		"reindex": {"rebuild the search index from the sources into a new directory and swap it in", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+			return runReindex(ctx, a, o, e)
+		}},
+		"status": {"print dataset, ingestion and extraction-status counts", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+			return runStatus(ctx, a, o, e)
+		}},
 		"demo": {"run the pipeline on the embedded sample share and show what happened", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 			return runDemo(ctx, a, o, e)
 		}},

@@ -379,3 +379,22 @@ func BenchmarkFind(b *testing.B) {
 		})
 	}
 }
+
+func TestFingerprintAndRegion(t *testing.T) {
+	base := Options{IDs: []IDPattern{{Name: "c", Regexp: regexp.MustCompile(`C\d+`)}}}
+	if base.Fingerprint() != (Options{DefaultRegion: "no", IDs: base.IDs}).Fingerprint() {
+		t.Error("default region and explicit NO differ")
+	}
+	withCheck := Options{IDs: []IDPattern{{Name: "c", Regexp: regexp.MustCompile(`C\d+`), Valid: NorwegianNationalID}}}
+	if base.Fingerprint() == withCheck.Fingerprint() {
+		t.Error("check not in fingerprint")
+	}
+	if withCheck.Fingerprint() != (Options{IDs: []IDPattern{{Name: "c", Regexp: regexp.MustCompile(`C\d+`), Valid: Checks["no-national-id"]}}}).Fingerprint() {
+		t.Error("the same named check differs")
+	}
+	for r, want := range map[string]bool{"NO": true, "se": true, "US": true, "XX": false, "": false, "NOR": false} {
+		if ValidRegion(r) != want {
+			t.Errorf("ValidRegion(%q) = %v", r, !want)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+// Command bench-ingest measures the ingestion pipeline end to end: a
+// generated share of text documents (~2 KB each) published by the
+// file-share source (sources/fileshare + sources.NewHandler on loopback),
+// pulled into the core store, then downloaded, extracted in sandboxed
+// workers (a built docvet binary's extract-worker) and indexed by
+// index/ingest. It reports docs/s, CPU, peak RSS and the time split between
+// extraction and indexing, and runs Recoll's recollindex over the same
+// folder when it is installed.
+//
+//	go build -o /tmp/docvet ./cmd/docvet
+//	go run ./bench/ingest -docvet /tmp/docvet -n 20000
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docvet/docvet/extractor"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/index/identifiers"
+	"github.com/docvet/docvet/index/ingest"
+	"github.com/docvet/docvet/sources"
+	"github.com/docvet/docvet/sources/fileshare"
+	"github.com/docvet/docvet/store"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+		os.Exit(1)
+	}
+}
+
+const dataset = "source:bench"
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench-ingest", flag.ContinueOnError)
+	n := fs.Int("n", 20000, "documents in the generated share")
+	docvet := fs.String("docvet", "", "path of a built docvet binary (its extract-worker runs the extractions; required)")
+	workers := fs.Int("workers", runtime.NumCPU(), "extraction worker processes")
+	batch := fs.Int("batch", 256, "documents per index batch")
+	dir := fs.String("dir", "", "work directory (default: a new temp dir, removed after)")
+	recoll := fs.Bool("recoll", true, "also run recollindex over the share when installed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *docvet == "" {
+		return errors.New("-docvet is required (go build -o /tmp/docvet ./cmd/docvet)")
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "bench-ingest-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	share := filepath.Join(*dir, "share")
+	t0 := time.Now()
+	bytes, err := generate(share, *n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("share: %d files, %.1f MB text, generated in %s; GOMAXPROCS=%d workers=%d batch=%d\n",
+		*n, float64(bytes)/1e6, time.Since(t0).Round(time.Millisecond), runtime.GOMAXPROCS(0), *workers, *batch)
+	fmt.Printf("load average at start: %s\n", loadavg())
+
+	// The file-share source, on loopback.
+	srcStore, err := store.Open(ctx, filepath.Join(*dir, "source.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer srcStore.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srcURL := "http://" + ln.Addr().String()
+	quiet := slog.New(slog.DiscardHandler)
+	sh, err := fileshare.New(share, srcStore, fileshare.Options{DataType: "bench", PublicURL: srcURL, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: sources.NewHandler(sh, sources.HandlerOptions{Logger: quiet}), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	total := time.Now()
+	ph := phase("scan")
+	ss, err := sh.Rescan(ctx)
+	if err != nil {
+		return err
+	}
+	ph.done(fmt.Sprintf("%d documents", ss.Documents))
+
+	// Pull into the core store, as docvet serve's puller does.
+	core, err := store.Open(ctx, filepath.Join(*dir, "data", "docvet.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer core.Close()
+	ph = phase("pull")
+	pulled, err := pull(ctx, core, srcURL+sources.PublisherPath)
+	if err != nil {
+		return err
+	}
+	ph.done(fmt.Sprintf("%d entities", pulled))
+
+	// The pipeline.
+	pool, err := extractor.NewPool(extractor.PoolOptions{Size: *workers, Command: []string{*docvet, "extract-worker"}})
+	if err != nil {
+		return err
+	}
+	fetch := extractor.NewFetcher(extractor.FetchOptions{})
+	opt := ingest.Options{
+		Datasets:     []string{dataset},
+		AllowedBases: func(string) []string { return []string{srcURL + "/content/"} },
+		BatchSize:    *batch,
+		Concurrency:  2 * *workers,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	iopt := index.Options{Identifiers: identifiers.Options{DefaultRegion: "NO"}}
+	idxDir := filepath.Join(*dir, "data", "index")
+	ph = phase("ingest")
+	idx, err := ingest.OpenIndex(ctx, core, idxDir, iopt, pool, fetch, opt)
+	if err != nil {
+		return err
+	}
+	p, err := ingest.New(core, idx, pool, fetch, opt)
+	if err != nil {
+		return err
+	}
+	st, err := p.Once(ctx)
+	if err != nil {
+		return err
+	}
+	cnt, _ := idx.Count()
+	if err := idx.Close(); err != nil {
+		return err
+	}
+	pool.Close() // workers exit: their CPU shows in RUSAGE_CHILDREN
+	wall := ph.done(fmt.Sprintf("%d indexed (%d extracted, %d fetch-failed)", cnt, st.Extracted, st.FetchFailed))
+	if cnt != uint64(*n) || st.Extracted != *n {
+		return fmt.Errorf("indexed %d, extracted %d, want %d", cnt, st.Extracted, *n)
+	}
+	fmt.Printf("ingest: %.0f docs/s wall; extract (download+worker, summed over %d concurrent) %.1f s = %.1f s of worker-slot time per worker; index.Apply %.1f s (%.0f%% of wall); ledger commits %.2f s; %d batches\n",
+		float64(*n)/wall.Seconds(), opt.Concurrency, st.ExtractTime.Seconds(), st.ExtractTime.Seconds()/float64(opt.Concurrency),
+		st.IndexTime.Seconds(), 100*st.IndexTime.Seconds()/wall.Seconds(), st.CommitTime.Seconds(), st.Batches)
+	fmt.Printf("ingest: index.Apply alone %.0f docs/s; index %.0f MB\n", float64(*n)/st.IndexTime.Seconds(), float64(dirSize(idxDir))/1e6)
+	fmt.Printf("total to searchable (scan + pull + ingest): %s\n", time.Since(total).Round(time.Millisecond))
+	fmt.Printf("peak RSS: bench process (source + core + pipeline) %.0f MB; CPU: process %.1f s, extract workers %.1f s\n",
+		peakRSSMB(), cpu(syscall.RUSAGE_SELF).Seconds(), cpu(syscall.RUSAGE_CHILDREN).Seconds())
+
+	if *recoll {
+		if err := runRecoll(ctx, *dir, share); err != nil {
+			fmt.Printf("recoll: %v\n", err)
+		}
+	}
+	return nil
+}
+
+type phaseT struct {
+	name string
+	t0   time.Time
+}
+
+func phase(name string) *phaseT { return &phaseT{name, time.Now()} }
+
+func (p *phaseT) done(what string) time.Duration {
+	d := time.Since(p.t0)
+	fmt.Printf("phase %-7s %8.2f s  %s\n", p.name, d.Seconds(), what)
+	return d
+}
+
+// pull copies the source's entities into the core store in pages.
+func pull(ctx context.Context, st *store.Store, url string) (int, error) {
+	c := &sources.PullClient{URL: url}
+	var since json.RawMessage
+	total := 0
+	for {
+		var page []sources.PulledEntity
+		pp, err := c.Pull(ctx, since, 10000, func(e sources.PulledEntity) error {
+			page = append(page, e)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if pp.Count == 0 {
+			return total, nil
+		}
+		err = st.Update(ctx, func(tx *store.Tx) error {
+			for _, e := range page {
+				var id struct {
+					ID      string `json:"_id"`
+					Deleted bool   `json:"_deleted"`
+				}
+				if err := json.Unmarshal(e.Raw, &id); err != nil {
+					return err
+				}
+				if _, err := tx.Put(dataset, store.Write{ID: id.ID, Body: e.Raw, Deleted: id.Deleted}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += pp.Count
+		since = pp.Last
+	}
+}
+
+// runRecoll indexes the share with recollindex (text files, default
+// configuration otherwise) and checks the result is searchable.
+func runRecoll(ctx context.Context, dir, share string) error {
+	bin, err := exec.LookPath("recollindex")
+	if err != nil {
+		return errors.New("recollindex not installed (apt-get install recollcmd)")
+	}
+	conf := filepath.Join(dir, "recoll")
+	if err := os.MkdirAll(conf, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(conf, "recoll.conf"), []byte("topdirs = "+share+"\n"), 0o600); err != nil {
+		return err
+	}
+	c0 := cpu(syscall.RUSAGE_CHILDREN)
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, bin, "-c", conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("recollindex: %v: %s", err, tail(out))
+	}
+	wall := time.Since(t0)
+	out, err := exec.CommandContext(ctx, "recollq", "-c", conf, "-n", "1", "-b", "kontrakt").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "file://") {
+		return fmt.Errorf("recollq found nothing: %v: %s", err, tail(out))
+	}
+	fmt.Printf("recoll: recollindex %.2f s wall, %.1f s CPU (children); searchable (recollq found hits); xapiandb %.0f MB\n",
+		wall.Seconds(), (cpu(syscall.RUSAGE_CHILDREN) - c0).Seconds(), float64(dirSize(filepath.Join(conf, "xapiandb")))/1e6)
+	return nil
+}
+
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[len(s)-300:]
+	}
+	return s
+}
+
+// generate writes n text files of about 2 KB (the vocabulary of
+// bench/index: Norwegian/English words with accents, now and then an
+// e-mail, a phone number, a date or an amount), 1,000 per directory.
+func generate(root string, n int) (int64, error) {
+	vocab := strings.Fields(`the of and to in is for on that by this with from as be are was at
+		kontrakt avtale ansatt lønn ferie permisjon søknad vedtak klage faktura betaling kunde
+		oppsigelse arbeidsgiver arbeidstaker møte referat rapport prosjekt budsjett regnskap
+		Bjørn Ødegård Kari Nordmann Åse Ærø Øyvind Håkon Grønland Tromsø Bodø Straße Müller
+		employee contract salary holiday invoice payment customer meeting minutes report project
+		budget review performance agreement termination notice complaint decision application`)
+	first := []string{"kari", "ola", "bjorn", "ase", "per", "lise", "nils", "ingrid"}
+	last := []string{"nordmann", "hansen", "olsen", "odegard", "larsen", "berg", "dahl"}
+	var total int64
+	var sb strings.Builder
+	for i := range n {
+		r := rand.New(rand.NewPCG(1, uint64(i)))
+		sb.Reset()
+		for sb.Len() < 2000 {
+			switch k := r.IntN(100); {
+			case k == 0:
+				fmt.Fprintf(&sb, "%s.%s@Example.NO ", first[r.IntN(len(first))], last[r.IntN(len(last))])
+			case k == 1:
+				fmt.Fprintf(&sb, "+47 9%02d %02d %03d ", r.IntN(100), r.IntN(100), r.IntN(1000))
+			case k == 2:
+				fmt.Fprintf(&sb, "20%02d-%02d-%02d ", r.IntN(25), 1+r.IntN(12), 1+r.IntN(28))
+			default:
+				sb.WriteString(vocab[r.IntN(len(vocab))])
+				if r.IntN(12) == 0 {
+					sb.WriteString(".\n")
+				} else {
+					sb.WriteByte(' ')
+				}
+			}
+		}
+		d := filepath.Join(root, fmt.Sprintf("d%03d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return 0, err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%07d.txt", i)), []byte(sb.String()), 0o644); err != nil {
+			return 0, err
+		}
+		total += int64(sb.Len())
+	}
+	return total, nil
+}
+
+func cpu(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func dirSize(p string) int64 {
+	var n int64
+	_ = filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docvet/docvet/extractor"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/index/identifiers"
+	"github.com/docvet/docvet/index/ingest"
+	"github.com/docvet/docvet/server"
+	"github.com/docvet/docvet/store"
+)
+
+// indexOptions are the index options of cfg.
+func indexOptions(cfg server.Config) index.Options {
+	return index.Options{Identifiers: identifiers.Options{DefaultRegion: identifiers.DefaultRegion}}
+}
+
+func indexDir(cfg server.Config) string { return filepath.Join(cfg.DataDir, "index") }
+
+// indexFlags are the flags index, reindex and status share.
+type indexFlags struct {
+	fs                          *flag.FlagSet
+	configPath, dataDir, listen *string
+	logLevel                    *string
+	workers, batch              *int
+}
+
+func newIndexFlags(name, usage string, stderr io.Writer, pipeline bool) *indexFlags {
+	fs := flag.NewFlagSet("docvet "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: docvet %s [flags]\n\n%s\nFlags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	f := &indexFlags{fs: fs}
+	f.configPath = fs.String("config", "", "YAML configuration file (see docvet.example.yaml; env DOCVET_CONFIG)")
+	f.dataDir = fs.String("data-dir", "", "data directory (default ./docvet-data; env DOCVET_DATA_DIR)")
+	f.listen = fs.String("listen", "", "address of a running docvet serve (default from the configuration)")
+	f.logLevel = fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if pipeline {
+		f.workers = fs.Int("workers", 0, "extraction worker processes (default: number of CPUs)")
+		f.batch = fs.Int("batch", 0, "documents per index batch (default 256)")
+	}
+	return f
+}
+
+func (f *indexFlags) parse(args []string, stderr io.Writer) (server.Config, *slog.Logger, error) {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return server.Config{}, nil, err
+		}
+		return server.Config{}, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if f.fs.NArg() > 0 {
+		return server.Config{}, nil, fmt.Errorf("%w: unexpected argument %q", errUsage, f.fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
+		return server.Config{}, nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	cfg, err := serveConfig(f.fs, *f.configPath, *f.dataDir, *f.listen)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, fmt.Errorf("config: %w", err)
+	}
+	return cfg, slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// openStoreForIndex opens the store, explaining the lock error: docvet
+// serve ingests continuously and holds the store.
+func openStoreForIndex(ctx context.Context, cfg server.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "docvet.db"), store.Options{})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w (docvet serve runs the pipeline itself; stop it to run this command)", err)
+	}
+	return st, err
+}
+
+// pipelineParts builds the extraction pool, fetcher and options of cfg.
+func pipelineParts(cfg server.Config, f *indexFlags, log *slog.Logger) (*extractor.Pool, *extractor.Fetcher, ingest.Options, error) {
+	if *f.workers < 0 || *f.batch < 0 {
+		return nil, nil, ingest.Options{}, fmt.Errorf("%w: --workers and --batch must not be negative", errUsage)
+	}
+	pool, err := extractor.NewPool(extractor.PoolOptions{Size: *f.workers})
+	if err != nil {
+		return nil, nil, ingest.Options{}, err
+	}
+	ds, bases := cfg.IngestDatasets()
+	opt := ingest.Options{Datasets: ds, AllowedBases: bases, BatchSize: *f.batch, Logger: log}
+	if *f.workers > 0 {
+		opt.Concurrency = 2 * *f.workers
+	}
+	return pool, extractor.NewFetcher(extractor.FetchOptions{}), opt, nil
+}
+
+// runIndex ingests everything pending once, with a progress line.
+func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newIndexFlags("index", `Runs the ingestion pipeline once: every document entity stored since the last
+run is downloaded from its source, extracted in sandboxed workers and indexed;
+failed downloads whose backoff has passed are retried. docvet serve does the
+same continuously: stop it first. A progress line goes to stderr, a summary to
+stdout. An index that cannot be opened is rebuilt from the sources.
+`, stderr, true)
+	cfg, log, err := f.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStoreForIndex(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pool, fetch, opt, err := pipelineParts(cfg, f, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pr := newProgress(stderr)
+	opt.Progress = pr.update
+	idx, err := ingest.OpenIndex(ctx, st, indexDir(cfg), indexOptions(cfg), pool, fetch, opt)
+	if err != nil {
+		return indexErr(err)
+	}
+	defer idx.Close()
+	p, err := ingest.New(st, idx, pool, fetch, opt)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	stats, err := p.Once(ctx)
+	pr.finish()
+	printStats(stdout, stats, time.Since(start))
+	return err
+}
+
+// runReindex rebuilds the index from the sources into a new directory and
+// swaps it in.
+func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newIndexFlags("reindex", `Rebuilds the index from the sources: every live document is downloaded and
+extracted again into a new index directory, which then replaces the current
+one (rename). The ledger is rewritten as it goes. docvet serve must be stopped.
+`, stderr, true)
+	cfg, log, err := f.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStoreForIndex(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pool, fetch, opt, err := pipelineParts(cfg, f, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pr := newProgress(stderr)
+	opt.Progress = pr.update
+	// Refuse while another process holds the index, before any work.
+	if idx, err := index.Open(indexDir(cfg), indexOptions(cfg)); errors.Is(err, index.ErrInUse) {
+		return indexErr(err)
+	} else if err == nil {
+		idx.Close()
+	}
+	start := time.Now()
+	err = ingest.Rebuild(ctx, st, indexDir(cfg), indexOptions(cfg), pool, fetch, opt)
+	pr.finish()
+	if err != nil {
+		return indexErr(err)
+	}
+	fmt.Fprintf(stdout, "index rebuilt in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func indexErr(err error) error {
+	if errors.Is(err, index.ErrInUse) {
+		return fmt.Errorf("%w (is docvet serve running?)", err)
+	}
+	return err
+}
+
+func printStats(w io.Writer, s ingest.Stats, d time.Duration) {
+	rate := 0.0
+	if d > 0 {
+		rate = float64(s.Extracted+s.Reused+s.Deleted+s.FetchFailed+s.Invalid) / d.Seconds()
+	}
+	fmt.Fprintf(w, "entities %d: extracted %d, unchanged bytes %d, already indexed %d, deleted %d, fetch failed %d, invalid %d, retried %d; %.1f docs/s in %s\n",
+		s.Entities, s.Extracted, s.Reused, s.Skipped, s.Deleted, s.FetchFailed, s.Invalid, s.Retried, rate, d.Round(time.Millisecond))
+}
+
+// progress draws one status line on stderr: rewritten in place on a
+// terminal, a new line every 5 seconds otherwise.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, tty: tty}
+}
+
+func (p *progress) update(pr ingest.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	every := time.Second
+	if !p.tty {
+		every = 5 * time.Second
+	}
+	if time.Since(p.last) < every {
+		return
+	}
+	p.last = time.Now()
+	line := fmt.Sprintf("%s: %d documents done, %d pending, %.1f docs/s", pr.Dataset, pr.Done, pr.Pending, pr.Rate)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+		p.shown = true
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// runStatus prints the ingestion status as GET /api/status reports it.
+// With docvet serve running (it holds the store), it asks the service,
+// with a short-lived read token signed by the local secret; otherwise it
+// reads the store directly and prints the same "datasets" and "index"
+// sections (the live-only sections, sources and rates, are absent).
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newIndexFlags("status", `Prints the ingestion status (documents per source and per extraction status,
+queue length, docs/s) as JSON, the same as GET /api/status. With docvet serve
+running it asks the service at the configured listen address; otherwise it
+reads the data directory.
+`, stderr, false)
+	cfg, _, err := f.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "docvet.db"), store.Options{})
+	if errors.Is(err, store.ErrLocked) {
+		return statusFromAPI(ctx, cfg, stdout)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, _ := cfg.IngestDatasets()
+	is, err := ingest.ReadStatus(ctx, st, ds)
+	if err != nil {
+		return err
+	}
+	datasets, err := st.Datasets(ctx)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"datasets": datasets, "index": is, "service": "not running"}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	return err
+}
+
+func statusFromAPI(ctx context.Context, cfg server.Config, stdout io.Writer) error {
+	if _, err := os.Stat(cfg.Auth.SecretFile); err != nil {
+		return fmt.Errorf("docvet serve is running; reading its secret to ask it: %w", err)
+	}
+	secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+	if err != nil {
+		return err
+	}
+	tok, err := server.SignToken(secret, "docvet-status", []string{server.ScopeRead}, time.Minute, time.Now())
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", cfg.Listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/status", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("docvet serve holds the store but does not answer at %s: %w", cfg.Listen, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /api/status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("GET /api/status: %w", err)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	return err
+}
