@@ -16,11 +16,17 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/search/query"
+
 	"github.com/docvet/docvet/extractor"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/index/identifiers"
+	"github.com/docvet/docvet/index/ingest"
 	"github.com/docvet/docvet/server"
 	"github.com/docvet/docvet/sources"
 	"github.com/docvet/docvet/sources/fileshare"
@@ -80,7 +86,12 @@ type demo struct {
 	sourceURL  string
 	coreURL    string
 	core       *server.Server
+	coreCfg    server.Config
+	coreStore  *store.Store
 	adminToken string
+	index      *index.Index
+	pipeline   *ingest.Pipeline
+	closers    []func()
 }
 
 func (d *demo) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
@@ -88,6 +99,11 @@ func (d *demo) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a.
 func (d *demo) run(ctx context.Context, inProcess bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer func() {
+		for i := len(d.closers) - 1; i >= 0; i-- {
+			d.closers[i]()
+		}
+	}()
 	shareDir := filepath.Join(d.dir, "share")
 	if err := writeSampleShare(shareDir); err != nil {
 		return err
@@ -118,20 +134,35 @@ func (d *demo) run(ctx context.Context, inProcess bool) error {
 		return err
 	}
 	d.say("4. The core pulled %d documents from the source into dataset %q.", countLive(docs), "source:"+demoSource)
-	if err := d.extractAll(ctx, docs, inProcess); err != nil {
+	mode := "sandboxed extract-worker processes"
+	if inProcess {
+		mode = "this process"
+	}
+	st, err := d.ingest(ctx, inProcess)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	d.say("5. Ingestion: each document downloaded from its extract-content URL (only under the source's base),")
+	d.say("   extracted in %s and indexed in Bleve; %d extracted, the ledger records:", mode, st.Extracted)
+	if err := d.showLedger(ctx); err != nil {
 		return err
 	}
-	if err := d.changeShare(ctx, shareDir); err != nil {
+	d.say("   The index answers identifier and name lookups already:")
+	if err := d.lookups(ctx); err != nil {
+		return err
+	}
+	if err := d.changeShare(ctx, shareDir, inProcess); err != nil {
 		return err
 	}
 	d.say("")
 	d.say("Where to look next:")
-	d.say("  core database      %s", filepath.Join(d.dir, "data", "docvet.db"))
+	d.say("  core database      %s (datasets, ledger)", filepath.Join(d.dir, "data", "docvet.db"))
+	d.say("  search index       %s", d.indexDir())
 	d.say("  source state       %s", filepath.Join(d.dir, "source", "state.db"))
 	d.say("  run it yourself    docvet source fileshare --root %s --data-type %s", shareDir, demoDataType)
 	d.say("                     docvet serve --config docvet.example.yaml")
 	d.say("  extract one file   docvet extract %s", filepath.Join(shareDir, "hr", "2019", "contract-4711.pdf"))
-	d.say("Indexing, search, the vetting workbook and encrypted delivery are the next steps of the pipeline (see README).")
+	d.say("Access requests with point-in-time search, the vetting workbook and encrypted delivery are the next steps (see README).")
 	return nil
 }
 
@@ -231,6 +262,7 @@ func (d *demo) startCore(ctx context.Context) (func(), error) {
 			Interval: time.Hour, // the demo pulls explicitly
 		}},
 	}
+	d.coreCfg, d.coreStore = cfg, st
 	core, err := server.New(st, cfg, d.log)
 	if err != nil {
 		st.Close()
@@ -328,59 +360,108 @@ func countLive(docs []sources.Document) int {
 	return n
 }
 
-type extractFunc func(ctx context.Context, r io.Reader, h extractor.Hint) (extractor.Result, error)
-
-func (d *demo) extractAll(ctx context.Context, docs []sources.Document, inProcess bool) error {
-	var extract extractFunc
-	mode := "sandboxed extract-worker processes"
-	if inProcess {
-		extract = extractor.New(extractor.Options{}).Extract
-		mode = "this process"
-	} else {
-		pool, err := extractor.NewPool(extractor.PoolOptions{Size: 2})
-		if err != nil {
-			return fmt.Errorf("start extraction workers: %w", err)
+// ingest runs the real ingestion pipeline once over the core's document
+// datasets: download under the source's base, extraction (sandboxed
+// workers unless inProcess), one Bleve batch, ledger rows.
+func (d *demo) ingest(ctx context.Context, inProcess bool) (ingest.Stats, error) {
+	if d.pipeline == nil {
+		var ex ingest.Extractor
+		if inProcess {
+			ex = extractor.New(extractor.Options{})
+		} else {
+			pool, err := extractor.NewPool(extractor.PoolOptions{Size: 2})
+			if err != nil {
+				return ingest.Stats{}, fmt.Errorf("start extraction workers: %w", err)
+			}
+			d.closers = append(d.closers, func() { pool.Close() })
+			ex = pool
 		}
-		defer pool.Close()
-		extract = pool.Extract
+		fetch := extractor.NewFetcher(extractor.FetchOptions{})
+		datasets, bases := d.coreCfg.IngestDatasets()
+		opt := ingest.Options{Datasets: datasets, AllowedBases: bases, Logger: d.log}
+		ix, err := ingest.OpenIndex(ctx, d.coreStore, d.indexDir(), index.Options{}, ex, fetch, opt)
+		if err != nil {
+			return ingest.Stats{}, err
+		}
+		d.closers = append(d.closers, func() { ix.Close() })
+		p, err := ingest.New(d.coreStore, ix, ex, fetch, opt)
+		if err != nil {
+			return ingest.Stats{}, err
+		}
+		d.index, d.pipeline = ix, p
 	}
-	fetcher := extractor.NewFetcher(extractor.FetchOptions{})
-	d.say("5. Each document's bytes fetched from its extract-content URL (only under the source's base) and extracted in %s:", mode)
+	return d.pipeline.Once(ctx)
+}
+
+func (d *demo) indexDir() string { return filepath.Join(d.dir, "data", "index") }
+
+// showLedger prints what was indexed per document, from the ledger.
+func (d *demo) showLedger(ctx context.Context) error {
 	tw := tabwriter.NewWriter(d.out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "   file\tMIME (from content)\tstatus\tchars\tsha256\treason")
-	for _, doc := range docs {
-		if doc.Deleted {
-			continue
-		}
-		res, err := d.extractOne(ctx, fetcher, extract, doc)
-		if err != nil {
-			return err
-		}
-		reason := res.Reason
+	fmt.Fprintln(tw, "   document\tstatus\tchars\tsha256\treason")
+	err := d.coreStore.LedgerRows(ctx, "", "", func(l store.LedgerRow) error {
+		reason := l.Reason
 		if reason == "" {
 			reason = "-"
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%.12s…\t%s\n", path.Base(doc.Filename), shortMIME(doc.MIMEType), res.Status, res.Chars, res.SHA256, reason)
+		fmt.Fprintf(tw, "   %s\t%s\t%d\t%.12s…\t%s\n", strings.TrimPrefix(l.EntityID, "fileshare:"), l.Status, l.Chars, l.SHA256, reason)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return tw.Flush()
 }
 
-func (d *demo) extractOne(ctx context.Context, f *extractor.Fetcher, extract extractFunc, doc sources.Document) (extractor.Result, error) {
-	body, err := f.Fetch(ctx, doc.ExtractContent.String(), d.sourceURL+"/")
+// lookups shows what the index already answers: the normalised identifier
+// terms and the accent-folded text. (Access requests and the point-in-time
+// search built on this are the next step of the pipeline.)
+func (d *demo) lookups(ctx context.Context) error {
+	snap, err := d.index.Snapshot()
 	if err != nil {
-		return extractor.Result{}, fmt.Errorf("fetch %s: %w", doc.ID, err)
+		return err
 	}
-	defer body.Close()
-	res, err := extract(ctx, body, extractor.Hint{Name: doc.Filename, MIME: doc.MIMEType})
-	if err != nil {
-		return res, fmt.Errorf("extract %s: %w", doc.ID, err)
+	defer snap.Close()
+	phone, _ := identifiers.Normalize(identifiers.KindPhone, "912 34 567", identifiers.Options{})
+	emailQ := query.NewTermQuery(identifiers.Term(identifiers.KindEmail, "kari.nordmann@example.no"))
+	emailQ.SetField(index.FieldIdentifiers)
+	splitQ := query.NewTermQuery(identifiers.Term(identifiers.KindEmail, "bjorn.odegard@example.com"))
+	splitQ.SetField(index.FieldIdentifiers)
+	phoneQ := query.NewTermQuery(identifiers.Term(identifiers.KindPhone, phone))
+	phoneQ.SetField(index.FieldIdentifiers)
+	nameQ := query.NewMatchPhraseQuery("bjorn odegard")
+	nameQ.SetField(index.FieldTextFolded)
+	nameQ.Analyzer = index.AnalyzerFolded
+	for _, l := range []struct {
+		what string
+		q    query.Query
+	}{
+		{"e-mail kari.nordmann@example.no (in any letter case)", emailQ},
+		{"e-mail bjorn.odegard@example.com (split across runs in the .docx)", splitQ},
+		{"phone 912 34 567 (= " + phone + ", any written form)", phoneQ},
+		{`name "bjorn odegard" (accents folded: Bjørn Ødegård)`, nameQ},
+	} {
+		var files []string
+		err := snap.Each(ctx, l.q, func(m index.Match) error {
+			doc, err := snap.Get(m.ID)
+			if err != nil {
+				return err
+			}
+			files = append(files, path.Base(doc.Filename))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		slices.Sort(files)
+		d.say("   %-72s -> %s", l.what, strings.Join(files, ", "))
 	}
-	return res, nil
+	return nil
 }
 
 // changeShare deletes one file and moves another, rescans and pulls again,
 // showing that deletions and moves reach the core as tombstones.
-func (d *demo) changeShare(ctx context.Context, shareDir string) error {
+func (d *demo) changeShare(ctx context.Context, shareDir string, inProcess bool) error {
 	before, err := d.pulled(ctx)
 	if err != nil {
 		return err
@@ -421,5 +502,15 @@ func (d *demo) changeShare(ctx context.Context, shareDir string) error {
 	if len(changes) != 3 {
 		return errors.New("demo: expected one delete and one move (delete + new) to be published")
 	}
+	st, err := d.ingest(ctx, inProcess)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	n, err := d.index.Count()
+	if err != nil {
+		return err
+	}
+	d.say("7. Ingestion again: %d removed from index and ledger, %d extracted, %d unchanged skipped; the index now holds %d documents.",
+		st.Deleted, st.Extracted, st.Skipped, n)
 	return nil
 }
