@@ -57,6 +57,33 @@ var migrations = []string{
 	// 3: a covering index for the dataset counts of /api/status (Count,
 	// Datasets), which otherwise read every entity row, bodies included.
 	`CREATE INDEX entities_counts ON entities (dataset, deleted, seq);`,
+	// 4: access requests' lifecycle and their point-in-time search snapshot
+	// (issue 5): one row per request, one row per hit and per document that
+	// could not be searched, written with the change to "searched".
+	`CREATE TABLE requests (
+		id             TEXT PRIMARY KEY,
+		state          TEXT NOT NULL,
+		reason         TEXT NOT NULL DEFAULT '',
+		created_at     INTEGER NOT NULL,
+		updated_at     INTEGER NOT NULL,
+		searched_at    INTEGER NOT NULL DEFAULT 0,
+		snapshot       TEXT,
+		hits           INTEGER NOT NULL DEFAULT 0,
+		not_searchable INTEGER NOT NULL DEFAULT 0
+	 );
+	 CREATE INDEX requests_by_state ON requests (state, id);
+	 CREATE TABLE request_hits (
+		request_id TEXT NOT NULL,
+		ordinal    INTEGER NOT NULL,
+		hit        TEXT NOT NULL,
+		PRIMARY KEY (request_id, ordinal)
+	 );
+	 CREATE TABLE request_not_searchable (
+		request_id TEXT NOT NULL,
+		ordinal    INTEGER NOT NULL,
+		doc        TEXT NOT NULL,
+		PRIMARY KEY (request_id, ordinal)
+	 );`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
