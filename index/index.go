@@ -53,6 +53,11 @@ type Options struct {
 	// Workers bounds the goroutines that prepare documents in Apply
 	// (identifier extraction); default GOMAXPROCS.
 	Workers int
+	// Scorch is extra Bleve scorch run-time configuration (e.g.
+	// "scorchPersisterOptions", "scorchMergePlanOptions"; used by the
+	// benchmarks to measure them). "bolt_timeout" and "unsafe_batch" are
+	// reserved: batches always wait for persistence.
+	Scorch map[string]any
 }
 
 func (o Options) withDefaults() Options {
@@ -149,7 +154,12 @@ func Open(path string, opt Options) (ix *Index, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("index mapping: %w", err)
 	}
-	cfg := map[string]interface{}{"bolt_timeout": opt.BoltTimeout.String()}
+	cfg := map[string]interface{}{}
+	for k, v := range opt.Scorch {
+		cfg[k] = v
+	}
+	cfg["bolt_timeout"] = opt.BoltTimeout.String()
+	delete(cfg, "unsafe_batch")
 
 	_, statErr := os.Stat(filepath.Join(path, "index_meta.json"))
 	exists := statErr == nil

@@ -515,13 +515,15 @@ func TestIdentifierOptionsChanged(t *testing.T) {
 	}
 	ix.Close()
 	changes := map[string]func(o *identifiers.Options){
-		"region":    func(o *identifiers.Options) { o.DefaultRegion = "SE" },
-		"no ids":    func(o *identifiers.Options) { o.IDs = nil },
-		"strip":     func(o *identifiers.Options) { o.IDs[0].StripSeparators = false },
-		"regexp":    func(o *identifiers.Options) { o.IDs[0].Regexp = regexp.MustCompile(`CUST\d{7}`) },
-		"name":      func(o *identifiers.Options) { o.IDs[0].Name = "kunde" },
-		"check":     func(o *identifiers.Options) { o.IDs[0].Valid = identifiers.NorwegianNationalID },
-		"extra pat": func(o *identifiers.Options) { o.IDs = append(o.IDs, identifiers.IDPattern{Name: "x", Regexp: regexp.MustCompile(`X\d+`)}) },
+		"region": func(o *identifiers.Options) { o.DefaultRegion = "SE" },
+		"no ids": func(o *identifiers.Options) { o.IDs = nil },
+		"strip":  func(o *identifiers.Options) { o.IDs[0].StripSeparators = false },
+		"regexp": func(o *identifiers.Options) { o.IDs[0].Regexp = regexp.MustCompile(`CUST\d{7}`) },
+		"name":   func(o *identifiers.Options) { o.IDs[0].Name = "kunde" },
+		"check":  func(o *identifiers.Options) { o.IDs[0].Valid = identifiers.NorwegianNationalID },
+		"extra pat": func(o *identifiers.Options) {
+			o.IDs = append(o.IDs, identifiers.IDPattern{Name: "x", Regexp: regexp.MustCompile(`X\d+`)})
+		},
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docvet/docvet/index/identifiers"
 	"gopkg.in/yaml.v3"
 )
 
@@ -39,6 +41,118 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// ShutdownTimeout is how long shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Index configures the index and the ingestion pipeline (docvet serve,
+	// index, reindex and status read the same section).
+	Index IndexConfig `yaml:"index"`
+}
+
+// IndexConfig configures the index and the ingestion pipeline.
+//
+// PhoneRegion and IDPatterns decide the identifier terms stored with each
+// document. The index records a fingerprint of them
+// (identifiers.Options.Fingerprint); when they change, the next start of
+// the pipeline (docvet serve or docvet index) finds the index built with
+// other options and rebuilds it from the sources into a new directory,
+// swapping it in when done (docvet reindex does the same on demand).
+type IndexConfig struct {
+	// Dir is the index directory (default <data_dir>/index; see IndexDir).
+	Dir string `yaml:"dir"`
+	// PhoneRegion is the ISO 3166-1 alpha-2 region of phone numbers
+	// written without a country code (default NO).
+	PhoneRegion string `yaml:"phone_region"`
+	// IDPatterns are organisation-specific identifiers (customer numbers,
+	// national IDs) indexed as "id:<name>" terms.
+	IDPatterns []IDPatternConfig `yaml:"id_patterns"`
+	// BatchSize is the number of documents per index batch and ledger
+	// transaction (default 256).
+	BatchSize int `yaml:"batch_size"`
+	// Workers is the number of sandboxed extraction worker processes
+	// (default 0: the number of CPUs).
+	Workers int `yaml:"workers"`
+	// Concurrency bounds the documents downloaded and extracted at once
+	// (default 0: twice the workers, so downloads overlap extractions).
+	Concurrency int `yaml:"concurrency"`
+	// WorkerMemoryLimit caps one worker process (default 1GiB; keep it at
+	// least twice the largest document).
+	WorkerMemoryLimit ByteSize `yaml:"worker_memory_limit"`
+	// DocumentTimeout bounds the extraction of one document (default 60s).
+	DocumentTimeout time.Duration `yaml:"document_timeout"`
+	// PollInterval is how often the pipeline looks for new documents
+	// (default 5s). Pulls and pushes that store documents start a pass at
+	// once, so this only matters for work nothing announced (retries).
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// IDPatternConfig is one configured identifier pattern.
+type IDPatternConfig struct {
+	// Name makes the term kind "id:<name>" (1-63 of a-z 0-9 _ -).
+	Name string `yaml:"name"`
+	// Regexp is a Go regular expression (RE2 syntax) matching the
+	// identifier as written in documents.
+	Regexp string `yaml:"regexp"`
+	// StripSeparators removes spaces, dashes, dots and slashes when
+	// normalising, so "CUST-001-1234" and "CUST 0011234" are one ID.
+	StripSeparators bool `yaml:"strip_separators"`
+	// Check optionally names a validity check of the normalised value:
+	// "no-national-id" (Norwegian fødselsnummer/D-nummer check digits).
+	Check string `yaml:"check"`
+}
+
+// IndexDir returns the index directory: index.dir, or <data_dir>/index.
+func (c Config) IndexDir() string {
+	if c.Index.Dir != "" {
+		return c.Index.Dir
+	}
+	return filepath.Join(c.DataDir, "index")
+}
+
+// IdentifierOptions compiles the identifier options of the configuration.
+// It fails, naming the pattern, on what Validate reports for id_patterns.
+func (c IndexConfig) IdentifierOptions() (identifiers.Options, error) {
+	o := identifiers.Options{DefaultRegion: c.PhoneRegion}
+	if o.DefaultRegion == "" {
+		o.DefaultRegion = identifiers.DefaultRegion
+	}
+	var errs []error
+	for i, p := range c.IDPatterns {
+		idp, err := p.compile()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("index.id_patterns[%d] %q: %w", i, p.Name, err))
+			continue
+		}
+		o.IDs = append(o.IDs, idp)
+	}
+	return o, errors.Join(errs...)
+}
+
+func (p IDPatternConfig) compile() (identifiers.IDPattern, error) {
+	if !sourceNameRE.MatchString(p.Name) {
+		return identifiers.IDPattern{}, errors.New("name: use 1-63 of a-z 0-9 _ - (starting with a letter or digit)")
+	}
+	if strings.TrimSpace(p.Regexp) == "" {
+		return identifiers.IDPattern{}, errors.New("regexp is empty")
+	}
+	re, err := regexp.Compile(p.Regexp)
+	if err != nil {
+		return identifiers.IDPattern{}, fmt.Errorf("regexp: %w", err)
+	}
+	if re.MatchString("") {
+		return identifiers.IDPattern{}, errors.New("regexp matches the empty string")
+	}
+	idp := identifiers.IDPattern{Name: p.Name, Regexp: re, StripSeparators: p.StripSeparators}
+	if p.Check != "" {
+		f, ok := identifiers.Checks[p.Check]
+		if !ok {
+			names := make([]string, 0, len(identifiers.Checks))
+			for n := range identifiers.Checks {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return identifiers.IDPattern{}, fmt.Errorf("check %q: want one of %s", p.Check, strings.Join(names, ", "))
+		}
+		idp.Valid = f
+	}
+	return idp, nil
 }
 
 // SourceConfig is one document source to pull into dataset "source:<name>".
@@ -185,6 +299,19 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv("DOCVET_PUSH_CONTENT_BASES"); v != "" {
 		c.Push.ContentBases = splitList(v)
 	}
+	if v := getenv("DOCVET_INDEX_DIR"); v != "" {
+		c.Index.Dir = v
+	}
+	if v := getenv("DOCVET_PHONE_REGION"); v != "" {
+		c.Index.PhoneRegion = v
+	}
+	if v := getenv("DOCVET_INDEX_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("DOCVET_INDEX_WORKERS: %q is not a number", v)
+		}
+		c.Index.Workers = n
+	}
 	return nil
 }
 
@@ -213,6 +340,23 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Auth.SecretFile == "" {
 		c.Auth.SecretFile = filepath.Join(c.DataDir, "jwt.secret")
+	}
+	ix := &c.Index
+	if ix.PhoneRegion == "" {
+		ix.PhoneRegion = identifiers.DefaultRegion
+	}
+	ix.PhoneRegion = strings.ToUpper(ix.PhoneRegion)
+	if ix.BatchSize <= 0 {
+		ix.BatchSize = 256
+	}
+	if ix.WorkerMemoryLimit <= 0 {
+		ix.WorkerMemoryLimit = 1 << 30
+	}
+	if ix.DocumentTimeout <= 0 {
+		ix.DocumentTimeout = time.Minute
+	}
+	if ix.PollInterval <= 0 {
+		ix.PollInterval = 5 * time.Second
 	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
@@ -259,6 +403,37 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxPublishEntities < 1 || c.Limits.MaxPublishEntities > 1000000 {
 		add("limits.max_publish_entities must be 1..1000000")
+	}
+	ix := c.Index
+	if !identifiers.ValidRegion(ix.PhoneRegion) {
+		add("index.phone_region %q: want an ISO 3166-1 alpha-2 region such as NO", ix.PhoneRegion)
+	}
+	ids := map[string]bool{}
+	for i, p := range ix.IDPatterns {
+		if _, err := p.compile(); err != nil {
+			add("index.id_patterns[%d] %q: %v", i, p.Name, err)
+		} else if ids[p.Name] {
+			add("index.id_patterns[%d] %q: name is used twice", i, p.Name)
+		}
+		ids[p.Name] = true
+	}
+	if ix.BatchSize < 1 || ix.BatchSize > 10000 {
+		add("index.batch_size must be 1..10000")
+	}
+	if ix.Workers < 0 || ix.Workers > 256 {
+		add("index.workers must be 0 (number of CPUs) .. 256")
+	}
+	if ix.Concurrency < 0 || ix.Concurrency > 1024 {
+		add("index.concurrency must be 0 (twice the workers) .. 1024")
+	}
+	if ix.WorkerMemoryLimit < 256<<20 {
+		add("index.worker_memory_limit must be at least 256MiB")
+	}
+	if ix.DocumentTimeout < time.Second {
+		add("index.document_timeout must be at least 1s")
+	}
+	if ix.PollInterval < 100*time.Millisecond {
+		add("index.poll_interval must be at least 100ms")
 	}
 	for i, b := range c.Push.ContentBases {
 		if _, err := parseContentBase(b); err != nil {

@@ -111,3 +111,81 @@ func TestContentBase(t *testing.T) {
 		t.Error("default port not normalised")
 	}
 }
+
+func TestIndexConfig(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "docvet.example.yaml"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := cfg.Index
+	if ix.PhoneRegion != "NO" || ix.BatchSize != 256 || ix.PollInterval != 5*time.Second || ix.WorkerMemoryLimit != 1<<30 ||
+		ix.DocumentTimeout != time.Minute || len(ix.IDPatterns) != 2 || cfg.IndexDir() != filepath.Join("docvet-data", "index") {
+		t.Fatalf("index section %+v dir %s", ix, cfg.IndexDir())
+	}
+	io, err := cfg.IndexOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if io.Identifiers.DefaultRegion != "NO" || len(io.Identifiers.IDs) != 2 || io.Identifiers.IDs[1].Valid == nil ||
+		!io.Identifiers.IDs[0].StripSeparators || !io.Identifiers.IDs[0].Regexp.MatchString("cust-001-1234") {
+		t.Fatalf("identifier options %+v", io.Identifiers)
+	}
+	po := cfg.PipelineOptions()
+	if po.BatchSize != 256 || po.PollInterval != 5*time.Second || len(po.Datasets) != 2 {
+		t.Fatalf("pipeline options %+v", po)
+	}
+
+	// Defaults without a file; env overrides.
+	env := map[string]string{"DOCVET_DATA_DIR": "/d", "DOCVET_PHONE_REGION": "se", "DOCVET_INDEX_WORKERS": "3"}
+	cfg, err = LoadConfig("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IndexDir() != "/d/index" || cfg.Index.PhoneRegion != "SE" || cfg.Index.Workers != 3 || cfg.Validate() != nil {
+		t.Fatalf("env: %+v %v", cfg.Index, cfg.Validate())
+	}
+	env["DOCVET_INDEX_DIR"] = "/idx"
+	if cfg, _ = LoadConfig("", func(k string) string { return env[k] }); cfg.IndexDir() != "/idx" {
+		t.Fatalf("DOCVET_INDEX_DIR: %s", cfg.IndexDir())
+	}
+	env["DOCVET_INDEX_WORKERS"] = "many"
+	if _, err := LoadConfig("", func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "DOCVET_INDEX_WORKERS") {
+		t.Fatalf("bad DOCVET_INDEX_WORKERS: %v", err)
+	}
+
+	// Errors name the pattern and the key.
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte(`
+index:
+  phone_region: XX
+  id_patterns:
+    - {name: broken, regexp: "CUST(\\d+"}
+    - {name: empty, regexp: "x*"}
+    - {name: "Bad Name", regexp: "X\\d"}
+    - {name: dup, regexp: "A\\d"}
+    - {name: dup, regexp: "B\\d"}
+    - {name: chk, regexp: "C\\d", check: luhn}
+  batch_size: 100000
+  worker_memory_limit: 1MiB
+  document_timeout: 10ms
+  poll_interval: 1ms
+`), 0o600)
+	cfg, err = LoadConfig(p, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{
+		`index.phone_region "XX"`, `index.id_patterns[0] "broken": regexp: error parsing regexp`,
+		`index.id_patterns[1] "empty": regexp matches the empty string`, `index.id_patterns[2] "Bad Name": name`,
+		`index.id_patterns[4] "dup": name is used twice`, `index.id_patterns[5] "chk": check "luhn": want one of no-national-id`,
+		"index.batch_size", "index.worker_memory_limit", "index.document_timeout", "index.poll_interval",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v\nwant mention of %q", err, want)
+		}
+	}
+	if _, err := cfg.IndexOptions(); err == nil || !strings.Contains(err.Error(), `"broken"`) {
+		t.Errorf("IndexOptions() = %v", err)
+	}
+}

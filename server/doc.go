@@ -1,6 +1,7 @@
 // Package server owns docvet's core HTTP service: its configuration, the one
 // route table (routes.go), the JSON push receivers (custom-documents,
-// gdpr-data-type-in, gdpr-access-request-in) with full-sync sequences, the
+// gdpr-data-type-in, gdpr-access-request-in, gdpr-subject-in) with full-sync
+// sequences, the access-request runner and vetting workbook endpoints, the
 // JSON pull publishers of the stored datasets, bearer-token (JWT)
 // authorisation, data-type registration (push and the setup spreadsheet),
 // the pullers that copy each configured document source into the store, and
@@ -79,6 +80,46 @@
 // (the type cache has a generation). The re-pull is idempotent, since
 // unchanged entities get no new sequence number and publish nothing new.
 // The setup spreadsheet is all or nothing and never deletes data types.
+//
+// # Access requests and vetting (SPEC §6, §7, §9)
+//
+// gdpr-access-request-in validates each request with
+// search.ParseAccessRequest and its public key with encrypt.CheckPublicKey
+// (default policy); an invalid one is rejected (422, the reason names the
+// property and problem, never a value) and nothing of it is stored. The
+// server sets gdpr-access-request:timestamp when it first registers the
+// request. A stored request gets the lifecycle state "received" in the
+// push's transaction. gdpr-subject-in stores gdpr-subject entities
+// (search.ParseSubject); they are published at
+// /api/publishers/gdpr-subject/entities with the subjects scope.
+//
+// The request runner (requests.go) searches every "received" request: on a
+// push (kick) and at start (resume; the states are in the store, so a crash
+// loses nothing), and again every few seconds while the index is not open.
+// It assembles the identifiers (the request's plus those of every subject
+// whose subject-id equals the request's user-id, with the index section's
+// identifier options), takes ONE index snapshot, runs search.Run over all
+// registered data types, and saves the point-in-time result (state
+// "searched", then "awaiting-review"). A request with no searchable
+// identifier is "failed" with the reason. A request re-pushed with the same
+// id is stored but NOT searched again (its answer is point in time); a
+// delete-request=true request is recorded and, for now, handled like an
+// access request.
+//
+// GET /api/access-requests/{id} shows the state and counts (hits per data
+// type, not-searchable documents, decisions per data type). GET
+// /api/access-requests/{id}/workbook[?data-type=] streams the vetting
+// workbook as an attachment; its manifest is signed with a key derived from
+// the server secret with a domain label (never the JWT secret itself). POST
+// to the same path uploads the reviewed workbook (the raw .xlsx body, at
+// most limits.max_request_body): vetting.Import checks it against the
+// manifest and the request's snapshot; a refused workbook gets 422 with its
+// problems (sheet, row, column) and stores nothing. An accepted one
+// replaces the decisions of its scope (all, or one data type), each also
+// appended to the audit trail with the reviewer (the token's subject) and
+// time, and once every data type with hits has decisions the request is
+// "reviewed". Uploads are accepted while the request is awaiting-review or
+// reviewed, i.e. until delivery starts. All three need the subjects scope.
 //
 // # Shutdown
 //

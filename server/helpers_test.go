@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,8 +192,26 @@ func (e *env) lastSeq(dataset string) int64 {
 	return c.LastSeq
 }
 
+// testPublicKey is a valid subject key (Curve25519, no expiry) for
+// access requests; testdata/weak-rsa1024.asc is one the policy refuses.
+var testPublicKey = sync.OnceValue(func() string { return readTestdata("subject-x25519.asc") })
+
+func readTestdata(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// jsonString encodes s as a JSON string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 func accessRequest(id string) string {
-	return fmt.Sprintf(`{"_id":%q,"gdpr-access-request:access-request-id":%q,"gdpr-access-request:user-id":"u-%s","gdpr-access-request:public-key":"-----BEGIN PGP PUBLIC KEY BLOCK-----x"}`, id, id, id)
+	return fmt.Sprintf(`{"_id":%q,"gdpr-access-request:access-request-id":%q,"gdpr-access-request:user-id":"u-%s","gdpr-access-request:public-key":%s}`, id, id, id, jsonString(testPublicKey()))
 }
 
 func arArray(ids ...string) string {

@@ -35,14 +35,41 @@ func (c Config) IngestDatasets() ([]string, func(dataset string) []string) {
 	return ds, func(d string) []string { return bases[d] }
 }
 
+// PipelineOptions returns the ingest.Options of the configuration: the
+// document datasets and their content bases (IngestDatasets) and the
+// index section's batch size, concurrency and poll interval.
+func (c Config) PipelineOptions() ingest.Options {
+	c.applyDefaults()
+	ds, bases := c.IngestDatasets()
+	return ingest.Options{
+		Datasets:     ds,
+		AllowedBases: bases,
+		BatchSize:    c.Index.BatchSize,
+		Concurrency:  c.Index.Concurrency,
+		PollInterval: c.Index.PollInterval,
+	}
+}
+
+// IndexOptions returns the index.Options of the configuration (the
+// identifier options of the index section).
+func (c Config) IndexOptions() (index.Options, error) {
+	c.applyDefaults()
+	io, err := c.Index.IdentifierOptions()
+	if err != nil {
+		return index.Options{}, err
+	}
+	return index.Options{Identifiers: io}, nil
+}
+
 // IngestConfig is what Serve needs to run the ingestion pipeline.
 type IngestConfig struct {
-	IndexDir  string        // the index directory (<data_dir>/index)
-	Index     index.Options // identifier options, bolt timeout
+	IndexDir  string        // the index directory (Config.IndexDir)
+	Index     index.Options // identifier options (Config.IndexOptions), bolt timeout
 	Extractor ingest.Extractor
 	Fetcher   ingest.Fetcher
 	// Options tune the pipeline; Datasets and AllowedBases default to the
-	// configuration's (IngestDatasets).
+	// configuration's (IngestDatasets), BatchSize, Concurrency and
+	// PollInterval to its index section (PipelineOptions).
 	Options ingest.Options
 }
 
@@ -64,12 +91,21 @@ func (s *Server) EnableIngest(c IngestConfig) error {
 	if c.IndexDir == "" || c.Extractor == nil || c.Fetcher == nil {
 		return errors.New("server: ingest needs an index directory, an extractor and a fetcher")
 	}
-	ds, bases := s.cfg.IngestDatasets()
+	def := s.cfg.PipelineOptions()
 	if len(c.Options.Datasets) == 0 {
-		c.Options.Datasets = ds
+		c.Options.Datasets = def.Datasets
 	}
 	if c.Options.AllowedBases == nil {
-		c.Options.AllowedBases = bases
+		c.Options.AllowedBases = def.AllowedBases
+	}
+	if c.Options.BatchSize == 0 {
+		c.Options.BatchSize = def.BatchSize
+	}
+	if c.Options.Concurrency == 0 {
+		c.Options.Concurrency = def.Concurrency
+	}
+	if c.Options.PollInterval == 0 {
+		c.Options.PollInterval = def.PollInterval
 	}
 	if c.Options.Logger == nil {
 		c.Options.Logger = s.log.With("component", "ingest")

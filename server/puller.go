@@ -284,6 +284,10 @@ func (p *puller) commit(ctx context.Context, batch []checked, tok json.RawMessag
 	if err != nil {
 		return &storeError{err}
 	}
+	if changed > 0 {
+		// Index the new versions now rather than at the next poll.
+		p.s.kickIngest()
+	}
 	// Read after the commit: either this sees the new generation, or the
 	// reload that advanced it sees the committed rejections.
 	if rejected > 0 && p.s.types.generation() != gen {

@@ -28,6 +28,7 @@ func (s *Server) receivers() map[string]receiver {
 		}},
 		"gdpr-data-type-in":      {datasetDataTypes, (*Server).checkDataType},
 		"gdpr-access-request-in": {datasetAccessRequests, (*Server).checkAccessRequest},
+		"gdpr-subject-in":        {datasetSubjects, (*Server).checkSubject},
 	}
 }
 
@@ -280,6 +281,11 @@ func (s *Server) commitPush(r *http.Request, dataset string, p pushParams, items
 			if err := tx.ClearRejection(dataset, it.id); err != nil {
 				return err
 			}
+			if it.then != nil {
+				if err := it.then(tx); err != nil {
+					return err
+				}
+			}
 			res.Accepted++
 			if pr.Changed {
 				res.Changed++
@@ -308,6 +314,10 @@ func (s *Server) commitPush(r *http.Request, dataset string, p pushParams, items
 	}
 	if dataset == datasetDataTypes && (res.Changed > 0 || res.Deleted > 0) {
 		s.dataTypesChanged(r.Context())
+	}
+	if dataset == datasetDocuments && (res.Changed > 0 || res.Deleted > 0) {
+		// Index the new documents now rather than at the next poll.
+		s.kickIngest()
 	}
 	return res, nil
 }

@@ -376,13 +376,13 @@ func TestDataTypePush(t *testing.T) {
 
 func TestAccessRequestPush(t *testing.T) {
 	e := newEnv(t, nil)
-	r := e.push(arIn, "", `[{"gdpr-access-request:access-request-id":"ar1","gdpr-access-request:user-id":"u","gdpr-access-request:public-key":"k","gdpr-access-request:lang":"nb","custom":"kept"},
+	r := e.push(arIn, "", `[{"gdpr-access-request:access-request-id":"ar1","gdpr-access-request:user-id":"u","gdpr-access-request:public-key":`+jsonString(testPublicKey())+`,"gdpr-access-request:lang":"nb","custom":"kept"},
 		{"_id":"ar2","gdpr-access-request:access-request-id":"ar2","gdpr-access-request:public-key":"k"},
 		{"_id":"ar3","gdpr-access-request:access-request-id":"ar3","gdpr-access-request:user-id":7,"gdpr-access-request:public-key":"k"}]`)
 	if r.status != 422 {
 		t.Fatalf("status %d %s", r.status, r.body)
 	}
-	mustContain(t, "rejections", r.body, `"_id":"ar2"`, "missing gdpr-access-request:user-id", `"_id":"ar3"`, "user-id must be a string")
+	mustContain(t, "rejections", r.body, `"_id":"ar2"`, "gdpr-access-request:user-id: is required", `"_id":"ar3"`, "user-id: must be a string")
 	en, err := e.st.Get(context.Background(), datasetAccessRequests, "ar1")
 	if err != nil || !bytes.Contains(en.Body, []byte(`"custom":"kept"`)) {
 		t.Fatalf("ar1: %s %v", en.Body, err)

@@ -33,6 +33,7 @@ type Server struct {
 	started   time.Time
 	inflight  inflight
 	ingest    *ingestRun // nil unless EnableIngest was called
+	requests  *requestRunner
 }
 
 // ErrHandlersRunning is returned by Serve when handlers were still running
@@ -136,6 +137,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		s.pullers = append(s.pullers, p)
 		s.byName[sc.Name] = p
 	}
+	s.requests = newRequestRunner(s)
 	s.handler = s.track(s.routes())
 	return s, nil
 }
@@ -185,6 +187,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// Stops with the pullers; Run commits what is extracted, then returns.
 		wg.Go(func() { s.runIngest(pullCtx) })
 	}
+	wg.Go(func() { s.runRequests(pullCtx) })
 	s.log.Info("serving", "addr", ln.Addr().String(), "sources", len(s.pullers))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

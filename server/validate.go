@@ -18,13 +18,6 @@ const (
 	sourceDatasetPrefix   = "source:"
 )
 
-// Access request properties (seed 001 "GDPR access request").
-const (
-	arAccessRequestID = "gdpr-access-request:access-request-id"
-	arUserID          = "gdpr-access-request:user-id"
-	arPublicKey       = "gdpr-access-request:public-key"
-)
-
 // checked is the outcome of validating one incoming entity: a write to
 // apply, or a reason to reject it. id is set whenever the entity named one.
 type checked struct {
@@ -32,6 +25,9 @@ type checked struct {
 	id     string
 	write  store.Write
 	reason string // non-empty: rejected
+	// then, when set, runs in the push's transaction after write is stored
+	// (e.g. an access request's lifecycle row).
+	then func(*store.Tx) error
 }
 
 func (c checked) ok() bool { return c.reason == "" }
@@ -139,47 +135,4 @@ func (s *Server) checkDataType(index int, raw json.RawMessage) checked {
 		body[k] = v
 	}
 	return checked{index: index, id: id, write: store.Write{ID: id, Body: mustJSON(body)}}
-}
-
-// checkAccessRequest validates a gdpr-access-request entity; its _id
-// becomes the access-request-id. Extra properties are kept.
-func (s *Server) checkAccessRequest(index int, raw json.RawMessage) checked {
-	m, id, deleted, problems := decodeObject(raw)
-	if len(problems) > 0 {
-		return reject(index, id, problems)
-	}
-	str := func(name string) string {
-		v, ok := m[name]
-		if !ok || v == nil {
-			problems = append(problems, "missing "+name)
-			return ""
-		}
-		sv, isStr := v.(string)
-		if !isStr {
-			problems = append(problems, name+" must be a string")
-			return ""
-		}
-		if strings.TrimSpace(sv) == "" {
-			problems = append(problems, "missing "+name)
-		}
-		return strings.TrimSpace(sv)
-	}
-	if deleted {
-		if v, ok := m[arAccessRequestID].(string); ok && strings.TrimSpace(v) != "" {
-			id = strings.TrimSpace(v)
-		}
-		if id == "" {
-			return reject(index, "", []string{"missing " + arAccessRequestID})
-		}
-		return checked{index: index, id: id, write: store.Write{ID: id, Deleted: true}}
-	}
-	if arid := str(arAccessRequestID); arid != "" {
-		id = arid
-	}
-	str(arUserID)
-	str(arPublicKey)
-	if len(problems) > 0 {
-		return reject(index, id, problems)
-	}
-	return checked{index: index, id: id, write: store.Write{ID: id, Body: raw}}
 }

@@ -26,15 +26,20 @@ type LedgerRow struct {
 	IndexedAt        time.Time `json:"indexed_at"`
 }
 
-// PutLedger inserts or replaces the ledger row of a document.
-func (t *Tx) PutLedger(r LedgerRow) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO ledger (source, entity_id, entity_seq, data_type, sha256, status, reason,
+const (
+	qPutLedger = `INSERT INTO ledger (source, entity_id, entity_seq, data_type, sha256, status, reason,
 			extractor_version, size, chars, attempts, retry, indexed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, entity_id) DO UPDATE SET entity_seq = excluded.entity_seq, data_type = excluded.data_type,
 			sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason,
 			extractor_version = excluded.extractor_version, size = excluded.size, chars = excluded.chars,
-			attempts = excluded.attempts, retry = excluded.retry, indexed_at = excluded.indexed_at`,
+			attempts = excluded.attempts, retry = excluded.retry, indexed_at = excluded.indexed_at`
+	qDeleteLedger = `DELETE FROM ledger WHERE source = ? AND entity_id = ?`
+)
+
+// PutLedger inserts or replaces the ledger row of a document.
+func (t *Tx) PutLedger(r LedgerRow) error {
+	_, err := t.exec(qPutLedger,
 		r.Source, r.EntityID, r.EntitySeq, r.DataType, r.SHA256, r.Status, r.Reason, r.ExtractorVersion,
 		r.Size, r.Chars, r.Attempts, boolInt(r.Retry), t.now.UnixMicro())
 	if err != nil {
@@ -45,7 +50,7 @@ func (t *Tx) PutLedger(r LedgerRow) error {
 
 // DeleteLedger removes a document's ledger row (the entity was deleted).
 func (t *Tx) DeleteLedger(source, entityID string) error {
-	_, err := t.tx.ExecContext(t.ctx, `DELETE FROM ledger WHERE source = ? AND entity_id = ?`, source, entityID)
+	_, err := t.exec(qDeleteLedger, source, entityID)
 	if err != nil {
 		return fmt.Errorf("store: delete ledger row: %w", err)
 	}
@@ -76,7 +81,7 @@ func scanLedger(r rowScanner) (LedgerRow, error) {
 
 // Ledger reads the ledger row of one document; ErrNotFound if absent.
 func (s *Store) Ledger(ctx context.Context, source, entityID string) (LedgerRow, error) {
-	return scanLedger(s.r.QueryRowContext(ctx, selectLedger+` WHERE source = ? AND entity_id = ?`, source, entityID))
+	return scanLedger(s.readRow(ctx, selectLedger+` WHERE source = ? AND entity_id = ?`, source, entityID))
 }
 
 // LedgerRows streams ledger rows, optionally only those of one source and/or

@@ -84,6 +84,29 @@ var migrations = []string{
 		doc        TEXT NOT NULL,
 		PRIMARY KEY (request_id, ordinal)
 	 );`,
+	// 5: reviewers' vetting decisions per workbook row (issue 5), replaced by
+	// each accepted upload, and an append-only record of every decision
+	// (who, when, what kind of change) for the audit log.
+	`CREATE TABLE request_decisions (
+		request_id TEXT NOT NULL,
+		row_id     TEXT NOT NULL,
+		data_type  TEXT NOT NULL,
+		decision   TEXT NOT NULL,
+		reviewer   TEXT NOT NULL,
+		decided_at INTEGER NOT NULL,
+		PRIMARY KEY (request_id, row_id)
+	 );
+	 CREATE INDEX request_decisions_by_type ON request_decisions (request_id, data_type);
+	 CREATE TABLE decision_audit (
+		seq        INTEGER PRIMARY KEY, -- append-only: never deleted, so never reused
+		request_id TEXT NOT NULL,
+		row_id     TEXT NOT NULL,
+		data_type  TEXT NOT NULL,
+		reviewer   TEXT NOT NULL,
+		decided_at INTEGER NOT NULL,
+		what       TEXT NOT NULL
+	 );
+	 CREATE INDEX decision_audit_by_request ON decision_audit (request_id, seq);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

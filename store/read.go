@@ -33,7 +33,7 @@ func scanEntity(r rowScanner) (Entity, error) {
 
 // Get reads the current version of one entity; ErrNotFound if absent.
 func (s *Store) Get(ctx context.Context, dataset, id string) (Entity, error) {
-	return scanEntity(s.r.QueryRowContext(ctx, selectEntity+` WHERE dataset = ? AND id = ?`, dataset, id))
+	return scanEntity(s.readRow(ctx, selectEntity+` WHERE dataset = ? AND id = ?`, dataset, id))
 }
 
 // Since streams the entities of dataset with sequence strictly greater than

@@ -61,6 +61,8 @@ type Store struct {
 	r    *sql.DB
 	path string
 	lock *os.File
+	// Prepared statements of the hot paths, per database handle.
+	wStmts, rStmts stmtCache
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -111,6 +113,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		unlock()
 		return nil, err
 	}
+	if err := s.prepareWriter(ctx); err != nil {
+		w.Close()
+		unlock()
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
 	r, err := sql.Open("sqlite", dsn(""))
 	if err != nil {
 		w.Close()
@@ -129,7 +136,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	err := errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.wStmts.close(), s.rStmts.close(), s.r.Close(), s.w.Close())
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
 	}

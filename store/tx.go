@@ -8,11 +8,29 @@ import (
 	"time"
 )
 
+// Hot write-path statements, prepared once at Open (see stmtCache).
+const (
+	qNextSeq   = `UPDATE sequence SET value = value + 1 WHERE id = 1 RETURNING value`
+	qGetForPut = `SELECT hash, seq, body FROM entities WHERE dataset = ? AND id = ?`
+	qTouch     = `UPDATE entities SET aux = ?, mark = CASE WHEN ? = 0 THEN mark ELSE ? END
+			WHERE dataset = ? AND id = ?`
+	qUpsert = `INSERT INTO entities (dataset, id, seq, deleted, hash, body, aux, mark, ts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dataset, id) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted,
+			hash = excluded.hash, body = excluded.body, aux = excluded.aux,
+			mark = CASE WHEN excluded.mark = 0 THEN entities.mark ELSE excluded.mark END, ts = excluded.ts`
+	qMark     = `UPDATE entities SET mark = ? WHERE dataset = ? AND id = ?`
+	qGetState = `SELECT value FROM state WHERE key = ?`
+	qSetState = `INSERT INTO state (key, value, ts) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, ts = excluded.ts`
+)
+
 // Tx is a write transaction. Everything done through one Tx commits or rolls
 // back together, so a batch and the since-token that covers it are saved
 // atomically.
 type Tx struct {
 	ctx context.Context
+	s   *Store
 	tx  *sql.Tx
 	now time.Time
 }
@@ -23,7 +41,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	t := &Tx{ctx: ctx, tx: sqlTx, now: time.Now()}
+	t := &Tx{ctx: ctx, s: s, tx: sqlTx, now: time.Now()}
 	if err := fn(t); err != nil {
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("store: rollback: %w", rbErr))
@@ -40,7 +58,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // are unique across datasets and serve as _updated values and sync marks.
 func (t *Tx) NextSeq() (int64, error) {
 	var v int64
-	if err := t.tx.QueryRowContext(t.ctx, `UPDATE sequence SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&v); err != nil {
+	if err := t.queryRow(qNextSeq).Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: next sequence: %w", err)
 	}
 	return v, nil
@@ -59,7 +77,7 @@ func (t *Tx) Put(dataset string, w Write) (Result, error) {
 		oldSeq           int64
 		exists           = true
 	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT hash, seq, body FROM entities WHERE dataset = ? AND id = ?`, dataset, w.ID).
+	err := t.queryRow(qGetForPut, dataset, w.ID).
 		Scan(&oldHash, &oldSeq, &oldBody)
 	if errors.Is(err, sql.ErrNoRows) {
 		exists = false
@@ -76,8 +94,7 @@ func (t *Tx) Put(dataset string, w Write) (Result, error) {
 	// that saw the entity from elsewhere must learn of the delete.
 	h := hashOf(body, w.Deleted)
 	if exists && h == oldHash {
-		_, err := t.tx.ExecContext(t.ctx, `UPDATE entities SET aux = ?, mark = CASE WHEN ? = 0 THEN mark ELSE ? END
-			WHERE dataset = ? AND id = ?`, w.Aux, w.Mark, w.Mark, dataset, w.ID)
+		_, err := t.exec(qTouch, w.Aux, w.Mark, w.Mark, dataset, w.ID)
 		if err != nil {
 			return Result{}, fmt.Errorf("store: touch %s: %w", dataset, err)
 		}
@@ -87,11 +104,7 @@ func (t *Tx) Put(dataset string, w Write) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO entities (dataset, id, seq, deleted, hash, body, aux, mark, ts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dataset, id) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted,
-			hash = excluded.hash, body = excluded.body, aux = excluded.aux,
-			mark = CASE WHEN excluded.mark = 0 THEN entities.mark ELSE excluded.mark END, ts = excluded.ts`,
+	_, err = t.exec(qUpsert,
 		dataset, w.ID, seq, boolInt(w.Deleted), h, string(body), w.Aux, w.Mark, t.now.UnixMicro())
 	if err != nil {
 		return Result{}, fmt.Errorf("store: write %s: %w", dataset, err)
@@ -103,7 +116,7 @@ func (t *Tx) Put(dataset string, w Write) (Result, error) {
 // sync whose writer knows the entity is unchanged (e.g. same file
 // fingerprint). It reports whether the entity exists.
 func (t *Tx) Mark(dataset, id string, mark int64) (bool, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE entities SET mark = ? WHERE dataset = ? AND id = ?`, mark, dataset, id)
+	res, err := t.exec(qMark, mark, dataset, id)
 	if err != nil {
 		return false, fmt.Errorf("store: mark %s: %w", dataset, err)
 	}
@@ -148,7 +161,7 @@ func (t *Tx) Get(dataset, id string) (Entity, error) {
 // State reads a key/value state entry.
 func (t *Tx) State(key string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM state WHERE key = ?`, key).Scan(&v)
+	err := t.queryRow(qGetState, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -157,8 +170,7 @@ func (t *Tx) State(key string) (string, error) {
 
 // SetState writes a key/value state entry.
 func (t *Tx) SetState(key, value string) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO state (key, value, ts) VALUES (?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, ts = excluded.ts`, key, value, t.now.UnixMicro())
+	_, err := t.exec(qSetState, key, value, t.now.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("store: set state: %w", err)
 	}

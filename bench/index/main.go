@@ -52,9 +52,16 @@ func run(ctx context.Context, args []string) error {
 	mode := fs.String("mode", "apply", "raw (Bleve batches) or apply (index.Apply)")
 	n := fs.Int("docs", 20000, "documents to index")
 	batch := fs.Int("batch", 500, "documents per batch")
+	scorchCfg := fs.String("scorch", "", `extra scorch configuration as JSON for both modes, e.g. {"scorchPersisterOptions":{"NumPersisterWorkers":2}}`)
 	dir := fs.String("dir", "", "index directory (default: a new temp dir, removed after)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var extra map[string]any
+	if *scorchCfg != "" {
+		if err := json.Unmarshal([]byte(*scorchCfg), &extra); err != nil {
+			return fmt.Errorf("-scorch: %w", err)
+		}
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "bench-index-")
@@ -85,7 +92,12 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, err := bleve.NewUsing(path, m, scorch.Name, scorch.Name, map[string]interface{}{"bolt_timeout": "1s"})
+		cfg := map[string]interface{}{}
+		for k, v := range extra {
+			cfg[k] = v
+		}
+		cfg["bolt_timeout"] = "1s"
+		b, err := bleve.NewUsing(path, m, scorch.Name, scorch.Name, cfg)
 		if err != nil {
 			return err
 		}
@@ -129,7 +141,7 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	case "apply":
-		ix, err := index.Open(path, index.Options{Identifiers: idOpt})
+		ix, err := index.Open(path, index.Options{Identifiers: idOpt, Scorch: extra})
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,8 @@
 // Command bench-ingest is the end-to-end benchmark of the ingestion
-// pipeline (index/ingest) against a generated file share, side by side with
-// Recoll's recollindex over the same folder. See main.go for the commands;
-// results go to BENCHMARKS.md.
+// pipeline (index/ingest) against a generated file share (or an existing
+// folder, -share), side by side with Recoll's recollindex over the same
+// folder. -overlap runs the pipeline during the pull, kicked after every
+// pulled page as docvet serve does; -batch, -concurrency and -scorch (extra
+// scorch kvconfig) measure one change at a time; -cpuprofile writes a
+// profile of the pull and ingest phases. Results go to BENCHMARKS.md.
 package main

@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -56,8 +57,17 @@ func run(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 256, "documents per index batch")
 	dir := fs.String("dir", "", "work directory (default: a new temp dir, removed after)")
 	recoll := fs.Bool("recoll", true, "also run recollindex over the share when installed")
+	concurrency := fs.Int("concurrency", 0, "documents downloaded+extracted at once (default 2*workers)")
+	overlap := fs.Bool("overlap", false, "run the pipeline during the pull, kicked after every pulled page (as docvet serve does)")
+	scorchCfg := fs.String("scorch", "", `extra scorch configuration as JSON, e.g. {"scorchPersisterOptions":{"NumPersisterWorkers":2}}`)
+	recollQuery := fs.String("recoll-query", "kontrakt", "word recollq must find to prove the Recoll index searchable")
+	shareDir := fs.String("share", "", "index this existing folder (read only) instead of generating -n files")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the pull+ingest phases to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *concurrency <= 0 {
+		*concurrency = 2 * *workers
 	}
 	if *docvet == "" {
 		return errors.New("-docvet is required (go build -o /tmp/docvet ./cmd/docvet)")
@@ -71,13 +81,19 @@ func run(ctx context.Context, args []string) error {
 		*dir = d
 	}
 	share := filepath.Join(*dir, "share")
-	t0 := time.Now()
-	bytes, err := generate(share, *n)
-	if err != nil {
-		return err
+	if *shareDir != "" {
+		share = *shareDir
+		fmt.Printf("share: existing folder, %.1f MB; GOMAXPROCS=%d workers=%d batch=%d\n",
+			float64(dirSize(share))/1e6, runtime.GOMAXPROCS(0), *workers, *batch)
+	} else {
+		t0 := time.Now()
+		bytes, err := generate(share, *n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("share: %d files, %.1f MB text, generated in %s; GOMAXPROCS=%d workers=%d batch=%d\n",
+			*n, float64(bytes)/1e6, time.Since(t0).Round(time.Millisecond), runtime.GOMAXPROCS(0), *workers, *batch)
 	}
-	fmt.Printf("share: %d files, %.1f MB text, generated in %s; GOMAXPROCS=%d workers=%d batch=%d\n",
-		*n, float64(bytes)/1e6, time.Since(t0).Round(time.Millisecond), runtime.GOMAXPROCS(0), *workers, *batch)
 	fmt.Printf("load average at start: %s\n", loadavg())
 
 	// The file-share source, on loopback.
@@ -107,19 +123,26 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	ph.done(fmt.Sprintf("%d documents", ss.Documents))
+	if *shareDir != "" {
+		*n = int(ss.Documents)
+	}
 
-	// Pull into the core store, as docvet serve's puller does.
 	core, err := store.Open(ctx, filepath.Join(*dir, "data", "docvet.db"), store.Options{})
 	if err != nil {
 		return err
 	}
 	defer core.Close()
-	ph = phase("pull")
-	pulled, err := pull(ctx, core, srcURL+sources.PublisherPath)
-	if err != nil {
-		return err
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
-	ph.done(fmt.Sprintf("%d entities", pulled))
 
 	// The pipeline.
 	pool, err := extractor.NewPool(extractor.PoolOptions{Size: *workers, Command: []string{*docvet, "extract-worker"}})
@@ -131,12 +154,17 @@ func run(ctx context.Context, args []string) error {
 		Datasets:     []string{dataset},
 		AllowedBases: func(string) []string { return []string{srcURL + "/content/"} },
 		BatchSize:    *batch,
-		Concurrency:  2 * *workers,
+		Concurrency:  *concurrency,
+		PollInterval: time.Hour, // passes are started by Kick (overlap) or Once
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	iopt := index.Options{Identifiers: identifiers.Options{DefaultRegion: "NO"}}
+	if *scorchCfg != "" {
+		if err := json.Unmarshal([]byte(*scorchCfg), &iopt.Scorch); err != nil {
+			return fmt.Errorf("-scorch: %w", err)
+		}
+	}
 	idxDir := filepath.Join(*dir, "data", "index")
-	ph = phase("ingest")
 	idx, err := ingest.OpenIndex(ctx, core, idxDir, iopt, pool, fetch, opt)
 	if err != nil {
 		return err
@@ -145,9 +173,42 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := p.Once(ctx)
+
+	// Pull into the core store, as docvet serve's puller does; with
+	// -overlap the pipeline runs meanwhile, kicked after every page.
+	var runDone chan error
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	afterPage := func() {}
+	if *overlap {
+		runDone = make(chan error, 1)
+		go func() { runDone <- p.Run(runCtx) }()
+		afterPage = p.Kick
+	}
+	ph = phase("pull")
+	pulled, err := pull(ctx, core, srcURL+sources.PublisherPath, afterPage)
 	if err != nil {
 		return err
+	}
+	ph.done(fmt.Sprintf("%d entities", pulled))
+
+	ph = phase("ingest")
+	var st ingest.Stats
+	if *overlap {
+		// Wait for the running pipeline to catch up.
+		for t := p.Totals(); t.Extracted+t.FetchFailed+t.Invalid < *n; t = p.Totals() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		stopRun()
+		if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		st = p.Totals()
+	} else {
+		st, err = p.Once(ctx)
+		if err != nil {
+			return err
+		}
 	}
 	cnt, _ := idx.Count()
 	if err := idx.Close(); err != nil {
@@ -155,7 +216,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	pool.Close() // workers exit: their CPU shows in RUSAGE_CHILDREN
 	wall := ph.done(fmt.Sprintf("%d indexed (%d extracted, %d fetch-failed)", cnt, st.Extracted, st.FetchFailed))
-	if cnt != uint64(*n) || st.Extracted != *n {
+	if *shareDir != "" {
+		fmt.Printf("extraction outcomes: %d extracted (any status), %d fetch-failed, %d invalid\n", st.Extracted, st.FetchFailed, st.Invalid)
+		if cnt != uint64(*n) {
+			return fmt.Errorf("indexed %d, want %d", cnt, *n)
+		}
+	} else if cnt != uint64(*n) || st.Extracted != *n {
 		return fmt.Errorf("indexed %d, extracted %d, want %d", cnt, st.Extracted, *n)
 	}
 	fmt.Printf("ingest: %.0f docs/s wall; extract (download+worker, summed over %d concurrent) %.1f s = %.1f s of worker-slot time per worker; index.Apply %.1f s (%.0f%% of wall); ledger commits %.2f s; %d batches\n",
@@ -167,7 +233,7 @@ func run(ctx context.Context, args []string) error {
 		peakRSSMB(), cpu(syscall.RUSAGE_SELF).Seconds(), cpu(syscall.RUSAGE_CHILDREN).Seconds())
 
 	if *recoll {
-		if err := runRecoll(ctx, *dir, share); err != nil {
+		if err := runRecoll(ctx, *dir, share, *recollQuery); err != nil {
 			fmt.Printf("recoll: %v\n", err)
 		}
 	}
@@ -188,7 +254,7 @@ func (p *phaseT) done(what string) time.Duration {
 }
 
 // pull copies the source's entities into the core store in pages.
-func pull(ctx context.Context, st *store.Store, url string) (int, error) {
+func pull(ctx context.Context, st *store.Store, url string, afterPage func()) (int, error) {
 	c := &sources.PullClient{URL: url}
 	var since json.RawMessage
 	total := 0
@@ -224,12 +290,13 @@ func pull(ctx context.Context, st *store.Store, url string) (int, error) {
 		}
 		total += pp.Count
 		since = pp.Last
+		afterPage()
 	}
 }
 
 // runRecoll indexes the share with recollindex (text files, default
 // configuration otherwise) and checks the result is searchable.
-func runRecoll(ctx context.Context, dir, share string) error {
+func runRecoll(ctx context.Context, dir, share, query string) error {
 	bin, err := exec.LookPath("recollindex")
 	if err != nil {
 		return errors.New("recollindex not installed (apt-get install recollcmd)")
@@ -248,7 +315,7 @@ func runRecoll(ctx context.Context, dir, share string) error {
 		return fmt.Errorf("recollindex: %v: %s", err, tail(out))
 	}
 	wall := time.Since(t0)
-	out, err := exec.CommandContext(ctx, "recollq", "-c", conf, "-n", "1", "-b", "kontrakt").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "recollq", "-c", conf, "-n", "1", "-b", query).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "file://") {
 		return fmt.Errorf("recollq found nothing: %v: %s", err, tail(out))
 	}

@@ -18,18 +18,35 @@ import (
 
 	"github.com/docvet/docvet/extractor"
 	"github.com/docvet/docvet/index"
-	"github.com/docvet/docvet/index/identifiers"
 	"github.com/docvet/docvet/index/ingest"
 	"github.com/docvet/docvet/server"
 	"github.com/docvet/docvet/store"
 )
 
 // indexOptions are the index options of cfg.
-func indexOptions(cfg server.Config) index.Options {
-	return index.Options{Identifiers: identifiers.Options{DefaultRegion: identifiers.DefaultRegion}}
+func indexOptions(cfg server.Config) (index.Options, error) {
+	o, err := cfg.IndexOptions()
+	if err != nil {
+		return o, fmt.Errorf("config: %w", err)
+	}
+	return o, nil
 }
 
-func indexDir(cfg server.Config) string { return filepath.Join(cfg.DataDir, "index") }
+func indexDir(cfg server.Config) string { return cfg.IndexDir() }
+
+// poolOptions are the extraction worker pool options of cfg; workers > 0
+// overrides index.workers.
+func poolOptions(cfg server.Config, workers int) extractor.PoolOptions {
+	o := extractor.PoolOptions{
+		Size:        cfg.Index.Workers,
+		MemoryLimit: int64(cfg.Index.WorkerMemoryLimit),
+		Timeout:     cfg.Index.DocumentTimeout,
+	}
+	if workers > 0 {
+		o.Size = workers
+	}
+	return o
+}
 
 // indexFlags are the flags index, reindex and status share.
 type indexFlags struct {
@@ -52,8 +69,8 @@ func newIndexFlags(name, usage string, stderr io.Writer, pipeline bool) *indexFl
 	f.listen = fs.String("listen", "", "address of a running docvet serve (default from the configuration)")
 	f.logLevel = fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if pipeline {
-		f.workers = fs.Int("workers", 0, "extraction worker processes (default: number of CPUs)")
-		f.batch = fs.Int("batch", 0, "documents per index batch (default 256)")
+		f.workers = fs.Int("workers", 0, "extraction worker processes (default index.workers of the configuration)")
+		f.batch = fs.Int("batch", 0, "documents per index batch (default index.batch_size of the configuration)")
 	}
 	return f
 }
@@ -97,13 +114,16 @@ func pipelineParts(cfg server.Config, f *indexFlags, log *slog.Logger) (*extract
 	if *f.workers < 0 || *f.batch < 0 {
 		return nil, nil, ingest.Options{}, fmt.Errorf("%w: --workers and --batch must not be negative", errUsage)
 	}
-	pool, err := extractor.NewPool(extractor.PoolOptions{Size: *f.workers})
+	pool, err := extractor.NewPool(poolOptions(cfg, *f.workers))
 	if err != nil {
 		return nil, nil, ingest.Options{}, err
 	}
-	ds, bases := cfg.IngestDatasets()
-	opt := ingest.Options{Datasets: ds, AllowedBases: bases, BatchSize: *f.batch, Logger: log}
-	if *f.workers > 0 {
+	opt := cfg.PipelineOptions()
+	opt.Logger = log
+	if *f.batch > 0 {
+		opt.BatchSize = *f.batch
+	}
+	if *f.workers > 0 && cfg.Index.Concurrency == 0 {
 		opt.Concurrency = 2 * *f.workers
 	}
 	return pool, extractor.NewFetcher(extractor.FetchOptions{}), opt, nil
@@ -133,7 +153,11 @@ stdout. An index that cannot be opened is rebuilt from the sources.
 	defer pool.Close()
 	pr := newProgress(stderr)
 	opt.Progress = pr.update
-	idx, err := ingest.OpenIndex(ctx, st, indexDir(cfg), indexOptions(cfg), pool, fetch, opt)
+	iopt, err := indexOptions(cfg)
+	if err != nil {
+		return err
+	}
+	idx, err := ingest.OpenIndex(ctx, st, indexDir(cfg), iopt, pool, fetch, opt)
 	if err != nil {
 		return indexErr(err)
 	}
@@ -172,14 +196,18 @@ one (rename). The ledger is rewritten as it goes. docvet serve must be stopped.
 	defer pool.Close()
 	pr := newProgress(stderr)
 	opt.Progress = pr.update
+	iopt, err := indexOptions(cfg)
+	if err != nil {
+		return err
+	}
 	// Refuse while another process holds the index, before any work.
-	if idx, err := index.Open(indexDir(cfg), indexOptions(cfg)); errors.Is(err, index.ErrInUse) {
+	if idx, err := index.Open(indexDir(cfg), iopt); errors.Is(err, index.ErrInUse) {
 		return indexErr(err)
 	} else if err == nil {
 		idx.Close()
 	}
 	start := time.Now()
-	err = ingest.Rebuild(ctx, st, indexDir(cfg), indexOptions(cfg), pool, fetch, opt)
+	err = ingest.Rebuild(ctx, st, indexDir(cfg), iopt, pool, fetch, opt)
 	pr.finish()
 	if err != nil {
 		return indexErr(err)

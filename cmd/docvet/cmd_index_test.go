@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blevesearch/bleve/v2"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/index/identifiers"
 	"github.com/docvet/docvet/server"
 	"github.com/docvet/docvet/store"
 )
@@ -192,5 +195,96 @@ func TestIndexUsage(t *testing.T) {
 		if exitCode(err, &errb) != 2 {
 			t.Errorf("%v: err %v, want a usage error", args, err)
 		}
+	}
+}
+
+// docvet index reads the index section: its directory and identifier
+// options; changing the identifier options makes the next run rebuild the
+// index with the new terms.
+func TestIndexConfigIdentifiers(t *testing.T) {
+	f := newIndexFixture(t, map[string]string{
+		"a.txt": "kunde CUST-001-1234 ringte 912 34 567",
+		"b.txt": "ingen identifikatorer her",
+	})
+	idxDir := filepath.Join(f.dir, "elsewhere", "idx")
+	base, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCfg := func(region string) {
+		cfg := string(base) + fmt.Sprintf(`index:
+  dir: %s
+  phone_region: %q
+  id_patterns:
+    - {name: customer, regexp: '(?i)\bCUST[- ]?\d{3}[- ]?\d{4}\b', strip_separators: true}
+`, idxDir, region)
+		if err := os.WriteFile(f.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(term string) int {
+		t.Helper()
+		ix, err := index.Open(idxDir, index.Options{Identifiers: identifiers.Options{DefaultRegion: "XX-any"}})
+		if err == nil {
+			ix.Close()
+			t.Fatal("index opened with other identifier options")
+		}
+		cfg, err := server.LoadConfig(f.config, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		io, err := cfg.IndexOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix, err = index.Open(idxDir, io)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ix.Close()
+		snap, err := ix.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Close()
+		q := bleve.NewTermQuery(term)
+		q.SetField("identifiers")
+		n := 0
+		if err := snap.Each(context.Background(), q, func(index.Match) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	writeCfg("NO")
+	if err := runIndex(ctx, []string{"--config", f.config, "--workers", "1"}, &out, &errb); err != nil {
+		t.Fatalf("index: %v\n%s", err, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(idxDir, "index_meta.json")); err != nil {
+		t.Fatalf("index.dir not used: %v", err)
+	}
+	if n := count("id:customer:CUST0011234"); n != 1 {
+		t.Fatalf("customer id term: %d documents", n)
+	}
+	if n := count("phone:+4791234567"); n != 1 {
+		t.Fatalf("NO phone term: %d documents", n)
+	}
+	// Region SE: "912 34 567" is no longer a valid national number. The next
+	// run finds the index built with other options and rebuilds it.
+	writeCfg("SE")
+	out.Reset()
+	errb.Reset()
+	if err := runIndex(ctx, []string{"--config", f.config, "--workers", "1", "--log-level", "info"}, &out, &errb); err != nil {
+		t.Fatalf("index: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "identifier-options-changed") {
+		t.Fatalf("no rebuild logged: %s", errb.String())
+	}
+	if n := count("phone:+4791234567"); n != 0 {
+		t.Fatalf("stale NO phone term after the region changed: %d documents", n)
+	}
+	if n := count("id:customer:CUST0011234"); n != 1 {
+		t.Fatalf("customer id term after rebuild: %d documents", n)
 	}
 }

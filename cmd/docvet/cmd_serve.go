@@ -71,7 +71,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("config: %w", err)
 	}
 	if *checkOnly {
-		fmt.Fprintf(stdout, "configuration OK: data_dir=%s listen=%s sources=%d\n", cfg.DataDir, cfg.Listen, len(cfg.Sources))
+		fmt.Fprintf(stdout, "configuration OK: data_dir=%s listen=%s sources=%d index_dir=%s phone_region=%s id_patterns=%d\n",
+			cfg.DataDir, cfg.Listen, len(cfg.Sources), cfg.IndexDir(), cfg.Index.PhoneRegion, len(cfg.Index.IDPatterns))
 		return nil
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -91,14 +92,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// The ingestion pipeline: sandboxed workers (this binary's
 	// extract-worker), downloads only from each document's source.
-	pool, err := extractor.NewPool(extractor.PoolOptions{})
+	iopt, err := indexOptions(cfg)
+	if err != nil {
+		return err
+	}
+	pool, err := extractor.NewPool(poolOptions(cfg, 0))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	err = srv.EnableIngest(server.IngestConfig{
 		IndexDir:  indexDir(cfg),
-		Index:     indexOptions(cfg),
+		Index:     iopt,
 		Extractor: pool,
 		Fetcher:   extractor.NewFetcher(extractor.FetchOptions{}),
 	})

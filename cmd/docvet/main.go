@@ -74,6 +74,12 @@ func commands() map[string]command {
 		"status": {"print dataset, ingestion and extraction-status counts", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 			return runStatus(ctx, a, o, e)
 		}},
+		"request": {"file an access request or show its state (request create|status)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+			return runRequest(ctx, a, o, e)
+		}},
+		"vet": {"download or upload a request's vetting workbook (vet export|import)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+			return runVet(ctx, a, o, e)
+		}},
 		"demo": {"run the pipeline on the embedded sample share and show what happened", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 			return runDemo(ctx, a, o, e)
 		}},

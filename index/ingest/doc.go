@@ -29,8 +29,10 @@
 //     passes with exponential backoff until it succeeds or the entity
 //     changes. The position may pass it: the ledger remembers it.
 //   - An index that cannot be opened (index.ErrCorrupt, ErrIncompatible),
-//     or an empty index next to a non-empty ledger, is rebuilt from the
-//     sources into a new directory and swapped in by rename (OpenIndex,
+//     one built with other identifier options (index.ErrIdentifiersChanged:
+//     the phone region or ID patterns changed, so its identifier terms are
+//     stale), or an empty index next to a non-empty ledger, is rebuilt from
+//     the sources into a new directory and swapped in by rename (OpenIndex,
 //     Rebuild).
 //
 // Logs carry dataset names and counts only: never document text, subject

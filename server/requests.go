@@ -1,0 +1,414 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/docvet/docvet/encrypt"
+	"github.com/docvet/docvet/index"
+	"github.com/docvet/docvet/search"
+	"github.com/docvet/docvet/store"
+)
+
+// datasetSubjects holds the gdpr-subject entities (subject ids and the
+// identifiers they are known by), pushed to gdpr-subject-in.
+const datasetSubjects = search.DatasetSubject
+
+// requestRetry is how long the runner waits before trying again when the
+// index is not open yet or a search failed for a reason worth retrying.
+const requestRetry = 5 * time.Second
+
+// checkAccessRequest validates a gdpr-access-request entity with
+// search.ParseAccessRequest and its public key with encrypt.CheckPublicKey
+// (default policy). An invalid request is rejected and nothing of it is
+// stored. The server sets the timestamp: when the request was first
+// registered (a re-push keeps it, so an identical re-push changes nothing).
+// A stored request gets the lifecycle state "received" in the push's
+// transaction, unless it already has a lifecycle row: a re-push with the
+// same id never re-runs the search (the snapshot is point in time).
+func (s *Server) checkAccessRequest(index int, raw json.RawMessage) checked {
+	m, id, deleted, problems := decodeObject(raw)
+	if len(problems) > 0 {
+		return reject(index, id, problems)
+	}
+	if v, ok := m[search.PropAccessRequestID].(string); ok && v != "" {
+		id = v
+	}
+	if deleted {
+		if id == "" {
+			return reject(index, "", []string{"missing " + search.PropAccessRequestID})
+		}
+		// A delete tombstones the entity; its lifecycle and snapshot stay
+		// (they are the record of what was answered).
+		return checked{index: index, id: id, write: store.Write{ID: id, Deleted: true}}
+	}
+	ar, err := search.ParseAccessRequest(raw)
+	var ve *search.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			if p.Property != "" {
+				problems = append(problems, p.Property+": "+p.Reason)
+			} else {
+				problems = append(problems, p.Reason)
+			}
+		}
+		return reject(index, id, problems)
+	case err != nil:
+		return reject(index, id, []string{"malformed entity"})
+	}
+	id = ar.ID
+	now := time.Now()
+	if _, err := encrypt.CheckPublicKey(ar.PublicKey, now, encrypt.Policy{}); err != nil {
+		// The sentinel's message names the problem, never key material.
+		return reject(index, id, []string{search.PropPublicKey + ": " + err.Error()})
+	}
+	ar.Timestamp = now.UTC().Truncate(time.Second)
+	if prev, err := s.st.Get(context.Background(), datasetAccessRequests, id); err == nil && !prev.Deleted {
+		var old search.AccessRequest
+		if json.Unmarshal(prev.Body, &old) == nil && !old.Timestamp.IsZero() {
+			ar.Timestamp = old.Timestamp
+		}
+	}
+	body, err := json.Marshal(ar)
+	if err != nil {
+		return reject(index, id, []string{"malformed entity"})
+	}
+	return checked{index: index, id: id, write: store.Write{ID: id, Body: body},
+		then: func(tx *store.Tx) error {
+			_, err := tx.RequestState(id)
+			if errors.Is(err, store.ErrNotFound) {
+				return tx.PutRequestState(id, store.RequestReceived, "")
+			}
+			return err
+		}}
+}
+
+// checkSubject validates a gdpr-subject entity (search.ParseSubject). Its
+// _id is the entity id when given, else the subject-id: several systems may
+// push identifiers of the same subject under their own _id.
+func (s *Server) checkSubject(index int, raw json.RawMessage) checked {
+	m, id, deleted, problems := decodeObject(raw)
+	if len(problems) > 0 {
+		return reject(index, id, problems)
+	}
+	if id == "" {
+		if v, ok := m[search.PropSubjectID].(string); ok {
+			id = v
+		}
+	}
+	if deleted {
+		if id == "" {
+			return reject(index, "", []string{"missing _id or " + search.PropSubjectID})
+		}
+		return checked{index: index, id: id, write: store.Write{ID: id, Deleted: true}}
+	}
+	sub, err := search.ParseSubject(raw)
+	var ve *search.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			problems = append(problems, p.Property+": "+p.Reason)
+		}
+		return reject(index, id, problems)
+	case err != nil:
+		return reject(index, id, []string{"malformed entity"})
+	}
+	if id == "" {
+		id = sub.ID
+	}
+	body, err := json.Marshal(sub)
+	if err != nil {
+		return reject(index, id, []string{"malformed entity"})
+	}
+	return checked{index: index, id: id, write: store.Write{ID: id, Body: body}}
+}
+
+// requestRunner moves access requests from "received" to "awaiting-review":
+// it builds the subject's identifiers, searches one index snapshot, and
+// stores the point-in-time result. It runs one request at a time.
+type requestRunner struct {
+	s    *Server
+	kick chan struct{}
+	// index returns the open index, nil while it is not available.
+	index func() *index.Index
+	mu    sync.Mutex // serialises passes (run loop and tests' runOnce)
+	// waiting: the last pass found no open index (logged once).
+	waiting bool
+}
+
+func newRequestRunner(s *Server) *requestRunner {
+	return &requestRunner{s: s, kick: make(chan struct{}, 1), index: s.Index}
+}
+
+// kickRequests makes the runner look for received requests now.
+func (s *Server) kickRequests() {
+	if s.requests == nil {
+		return
+	}
+	select {
+	case s.requests.kick <- struct{}{}:
+	default:
+	}
+}
+
+// afterPush runs h and, for the access-request receiver, kicks the runner:
+// a request that was stored is searched at once.
+func (s *Server) afterPush(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(w, r)
+		if r.PathValue("receiver") == "gdpr-access-request-in" {
+			s.kickRequests()
+		}
+	}
+}
+
+// runRequests resumes every request not yet searched (crash-safe: the
+// states are in the store), then waits for kicks until ctx ends.
+func (s *Server) runRequests(ctx context.Context) {
+	rr := s.requests
+	if rr == nil {
+		return
+	}
+	for {
+		pending := rr.runOnce(ctx)
+		var retry <-chan time.Time
+		var t *time.Timer
+		if pending {
+			t = time.NewTimer(requestRetry)
+			retry = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-rr.kick:
+		case <-retry:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// runOnce processes every request in "received" (and finishes those left
+// in "searched" by a crash between the two transitions). It reports
+// whether some are still pending (index not open, transient failure).
+func (rr *requestRunner) runOnce(ctx context.Context) (pending bool) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	log := rr.s.log
+	searched, err := rr.s.st.RequestsInState(ctx, store.RequestSearched)
+	if err != nil {
+		log.Error("requests: list", "err", err)
+		return true
+	}
+	for _, rs := range searched {
+		if err := rr.awaitReview(ctx, rs.ID); err != nil {
+			log.Error("requests: set awaiting-review", "request", hashID(rs.ID), "err", err)
+			pending = true
+		}
+	}
+	received, err := rr.s.st.RequestsInState(ctx, store.RequestReceived)
+	if err != nil {
+		log.Error("requests: list", "err", err)
+		return true
+	}
+	for _, rs := range received {
+		if ctx.Err() != nil {
+			return true
+		}
+		ix := rr.index()
+		if ix == nil {
+			if !rr.waiting {
+				log.Info("requests: index not open yet; waiting", "received", len(received))
+			}
+			rr.waiting = true
+			return true
+		}
+		rr.waiting = false
+		if err := rr.process(ctx, ix, rs.ID); err != nil {
+			if ctx.Err() == nil {
+				log.Error("requests: search failed; will retry", "request", hashID(rs.ID), "err", err)
+			}
+			pending = true
+		}
+	}
+	return pending
+}
+
+// failRequest moves a request to failed with a safe reason.
+func (rr *requestRunner) failRequest(ctx context.Context, id, reason string) error {
+	rr.s.log.Warn("requests: failed", "request", hashID(id), "reason", reason)
+	return rr.s.st.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		return tx.PutRequestState(id, store.RequestFailed, reason)
+	})
+}
+
+// process searches one received request. An error leaves it "received"
+// for a retry; permanent problems move it to failed.
+func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string) error {
+	s := rr.s
+	e, err := s.st.Get(ctx, datasetAccessRequests, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.Deleted) {
+		return rr.failRequest(ctx, id, "access request entity not found or deleted")
+	}
+	if err != nil {
+		return err
+	}
+	var ar search.AccessRequest
+	if err := json.Unmarshal(e.Body, &ar); err != nil {
+		return rr.failRequest(ctx, id, "stored access request cannot be read")
+	}
+	opts, err := s.cfg.Index.IdentifierOptions()
+	if err != nil {
+		return err
+	}
+	subjects, err := rr.subjects(ctx, ar.UserID)
+	if err != nil {
+		return err
+	}
+	ids, skipped := ar.CollectIdentifiers(subjects, opts)
+	if len(ids) == 0 {
+		return rr.failRequest(ctx, id, fmt.Sprintf("no searchable identifier (%d given identifiers could not be used)", len(skipped)))
+	}
+	// One snapshot: every query of the request sees the same index.
+	snap, err := ix.Snapshot()
+	if err != nil {
+		return fmt.Errorf("index snapshot: %w", err)
+	}
+	defer snap.Close()
+	res, err := search.Run(ctx, snap, s.st, search.Query{
+		RequestID:   id,
+		Identifiers: ids,
+		DataTypes:   s.types.list(),
+		IDs:         opts,
+		Logger:      s.log.With("component", "search"),
+	})
+	if errors.Is(err, search.ErrNoIdentifiers) {
+		return rr.failRequest(ctx, id, "no searchable identifier")
+	}
+	if err != nil {
+		return err
+	}
+	// The result is committed even if shutdown began meanwhile.
+	wctx := context.WithoutCancel(ctx)
+	if err := search.Save(wctx, s.st, res, false); err != nil && !errors.Is(err, store.ErrSnapshotExists) {
+		return err
+	}
+	s.log.Info("requests: searched", "request", hashID(id), "identifiers", len(ids), "skipped", len(skipped),
+		"subjects", len(subjects), "hits", len(res.Hits), "not_searchable", len(res.NotSearchable), "delete_request", ar.DeleteRequest)
+	return rr.awaitReview(wctx, id)
+}
+
+// awaitReview moves a searched request on to awaiting-review.
+func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
+	return rr.s.st.Update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.RequestState(id)
+		if err != nil {
+			return err
+		}
+		if cur.State != store.RequestSearched {
+			return nil
+		}
+		return tx.PutRequestState(id, store.RequestAwaitingReview, "")
+	})
+}
+
+// subjects returns the gdpr-subject entities whose subject-id is userID.
+// It reads the whole dataset (it is small next to the documents; an
+// index by subject-id is a later optimisation).
+func (rr *requestRunner) subjects(ctx context.Context, userID string) ([]search.Subject, error) {
+	var out []search.Subject
+	err := rr.s.st.Since(ctx, datasetSubjects, 0, 0, func(e store.Entity) error {
+		if e.Deleted {
+			return nil
+		}
+		sub, err := search.ParseSubject(e.Body)
+		if err != nil {
+			// Stored subjects were validated; one that no longer parses
+			// (a stricter parser) is skipped, not fatal.
+			rr.s.log.Warn("requests: stored subject cannot be read", "subject", hashID(e.ID))
+			return nil
+		}
+		if sub.ID == userID {
+			out = append(out, sub)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// list returns the registered data-type ids, sorted.
+func (d *dataTypes) list() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]string, 0, len(d.ids))
+	for id := range d.ids {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// requestStatus is the body of GET /api/access-requests/{id}.
+type requestStatus struct {
+	ID            string           `json:"id"`
+	State         string           `json:"state"`
+	Reason        string           `json:"reason,omitempty"`
+	CreatedAt     time.Time        `json:"created_at"`
+	UpdatedAt     time.Time        `json:"updated_at"`
+	SearchedAt    *time.Time       `json:"searched_at,omitempty"`
+	DataTypes     []string         `json:"data_types,omitempty"` // data types covered by the search
+	Hits          int64            `json:"hits"`
+	HitsPerType   map[string]int64 `json:"hits_per_data_type"`
+	NotSearchable int64            `json:"not_searchable"`
+	Decisions     map[string]int64 `json:"decisions_per_data_type,omitempty"`
+}
+
+// handleRequestStatus serves GET /api/access-requests/{id}: the lifecycle
+// state and counts, never identifiers or document data.
+func (s *Server) handleRequestStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rs, err := s.st.RequestState(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such access request")
+		return
+	}
+	if err != nil {
+		s.log.Error("request status", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	out := requestStatus{ID: rs.ID, State: rs.State, Reason: rs.Reason, CreatedAt: rs.CreatedAt.UTC(),
+		UpdatedAt: rs.UpdatedAt.UTC(), Hits: rs.Hits, NotSearchable: rs.NotSearchable, HitsPerType: map[string]int64{}}
+	if rs.HasSnapshot {
+		t := rs.SearchedAt.UTC()
+		out.SearchedAt = &t
+		err := search.Stream(r.Context(), s.st, id,
+			func(res search.Result) error { out.DataTypes = res.DataTypes; return nil },
+			func(h search.Hit) error { out.HitsPerType[h.DataType]++; return nil }, nil)
+		if err != nil {
+			s.log.Error("request status", "err", err)
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+		out.Decisions = map[string]int64{}
+		if err := s.st.Decisions(r.Context(), id, func(d store.Decision) error {
+			out.Decisions[d.DataType]++
+			return nil
+		}); err != nil {
+			s.log.Error("request status", "err", err)
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
