@@ -22,8 +22,9 @@ import (
 // For queries beyond Each and Get, use Reader and Mapping with Bleve's own
 // machinery: q.Searcher(ctx, s.Reader(), s.Mapping(), opts).
 type Snapshot struct {
-	r bindex.IndexReader
-	m mapping.IndexMapping
+	r  bindex.IndexReader
+	m  mapping.IndexMapping
+	fp string
 }
 
 // Snapshot opens a point-in-time view (Bleve's index reader).
@@ -39,8 +40,19 @@ func (ix *Index) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	return &Snapshot{r: r, m: ix.b.Mapping()}, nil
+	fp, err := r.GetInternal([]byte(identifiersKey))
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("snapshot: identifier fingerprint: %w", err)
+	}
+	return &Snapshot{r: r, m: ix.b.Mapping(), fp: string(fp)}, nil
 }
+
+// IdentifiersFingerprint returns the identifiers.Options.Fingerprint the
+// index records for the options its identifiers field was built with. A
+// search must normalise the subject's identifiers with options of the same
+// fingerprint, or its terms cannot match (or match other things).
+func (s *Snapshot) IdentifiersFingerprint() string { return s.fp }
 
 // Reader returns the underlying Bleve index reader (valid until Close).
 func (s *Snapshot) Reader() bindex.IndexReader { return s.r }

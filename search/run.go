@@ -32,6 +32,14 @@ const DefaultMaxSnippets = 3
 // which is wrong, so Run refuses.
 var ErrNoIdentifiers = errors.New("no searchable identifiers")
 
+// ErrIdentifierOptions: Query.IDs (phone region, ID patterns) are not the
+// identifier options the index was built with (their Fingerprint differs
+// from the one the index records). The subject's identifiers would be
+// normalised by other rules than the documents' were, so e-mail, phone and
+// ID terms could silently miss; Run refuses rather than answer "no
+// documents". Search with the index's options, or rebuild the index.
+var ErrIdentifierOptions = errors.New("search identifier options differ from the index's")
+
 // Query is one access request's search.
 type Query struct {
 	RequestID string
@@ -44,7 +52,8 @@ type Query struct {
 	// negative = none).
 	MaxSnippets int
 	// IDs are the identifier options the index was built with: the default
-	// phone region and the configured ID patterns.
+	// phone region and the configured ID patterns. Run checks them against
+	// the fingerprint the index records (ErrIdentifierOptions).
 	IDs identifiers.Options
 	// Logger receives counts only (default slog.Default()).
 	Logger *slog.Logger
@@ -86,6 +95,12 @@ func Run(ctx context.Context, snap *index.Snapshot, st *store.Store, q Query) (R
 		q.MaxSnippets = DefaultMaxSnippets
 	}
 	started := time.Now()
+	if got, want := q.IDs.Fingerprint(), snap.IdentifiersFingerprint(); got != want {
+		if want == "" {
+			return Result{}, fmt.Errorf("search: %w (the index records no identifier options)", ErrIdentifierOptions)
+		}
+		return Result{}, fmt.Errorf("search: %w (query %.12s, index %.12s)", ErrIdentifierOptions, got, want)
+	}
 	needles, err := prepareNeedles(snap, q)
 	if err != nil {
 		return Result{}, err
@@ -203,20 +218,7 @@ func prepareNeedles(snap *index.Snapshot, q Query) ([]needle, error) {
 			}
 		case KindName:
 			nd.kind, nd.field = needlePhrase, index.FieldTextFolded
-			src := id.Value
-			if src == "" {
-				src = norm
-			}
-			if toks := analyze(true, src); len(toks) > 0 {
-				nd.phrases = [][]string{toks}
-				if len(toks) > 1 {
-					// "Surname, Given ..." (the tokenizer drops the comma).
-					rev := append([]string{toks[len(toks)-1]}, toks[:len(toks)-1]...)
-					if !slices.Equal(rev, toks) {
-						nd.phrases = append(nd.phrases, rev)
-					}
-				}
-			}
+			nd.phrases = namePhrases(norm, id.Value, func(s string) []string { return analyze(true, s) })
 		default:
 			continue
 		}
@@ -243,6 +245,42 @@ func prepareNeedles(snap *index.Snapshot, q Query) ([]needle, error) {
 		return nil, ErrNoIdentifiers
 	}
 	return out, nil
+}
+
+// namePhrases returns the token sequences a name is searched as: the
+// natural order "Given ... Surname" first (from normalized, which
+// normalizeName has already turned round when the name was written
+// "Surname, Given ..."), then "Surname Given ..." (documents write
+// "Surname, Given ..."; the tokenizer drops the comma). The surname-first
+// order comes from the value as written: split at its comma when it has one
+// (as normalizeName splits it), otherwise its last word moved to the front.
+// An empty normalized is computed from value.
+func namePhrases(normalized, value string, analyze func(string) []string) [][]string {
+	if normalized == "" {
+		normalized, _ = normalizeName(value)
+	}
+	natural := analyze(normalized)
+	if len(natural) == 0 {
+		return nil
+	}
+	out := [][]string{natural}
+	if len(natural) < 2 {
+		return out
+	}
+	var first []string
+	if before, after, ok := strings.Cut(value, ","); ok && !strings.Contains(after, ",") {
+		b, a := analyze(before), analyze(after)
+		if len(b) > 0 && len(a) > 0 {
+			first = append(b, a...)
+		}
+	}
+	if first == nil {
+		first = append([]string{natural[len(natural)-1]}, natural[:len(natural)-1]...)
+	}
+	if !slices.Equal(first, natural) {
+		out = append(out, first)
+	}
+	return out
 }
 
 // buildQuery is the disjunction of every needle, restricted to dataTypes.

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string) error {
 	subjects := fs.Int("subjects", 200, "distinct subjects planted in the documents")
 	perSubject := fs.Int("per-subject", 20, "documents each subject appears in")
 	batch := fs.Int("batch", 1000, "documents per index batch while building")
+	docBytes := fs.Int("bytes", 1000, "approximate text size of each generated document")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 		t0 := time.Now()
 		for from := int(have); from < *n; from += *batch {
 			to := min(from+*batch, *n)
-			docs := generate(from, to, *subjects, *perSubject, *n)
+			docs := generate(from, to, *subjects, *perSubject, *n, *docBytes)
 			if err := st.Update(ctx, func(tx *store.Tx) error {
 				for _, d := range docs {
 					body, _ := json.Marshal(map[string]any{
@@ -174,16 +175,16 @@ var (
 		strategi økonomi årsrapport høring tjenesten behandling personopplysninger`)
 )
 
-// generate makes documents [from, to): ~1 KB of text each; subject s appears
+// generate makes documents [from, to): ~docBytes of text each; subject s appears
 // (all 5 identifiers, in one of their written forms) in perSubject documents
 // spread over the index, others hold noise e-mails and numbers.
-func generate(from, to, subjects, perSubject, total int) []index.Doc {
+func generate(from, to, subjects, perSubject, total, docBytes int) []index.Doc {
 	out := make([]index.Doc, 0, to-from)
 	stride := max(total/(subjects*perSubject), 1)
 	for i := from; i < to; i++ {
 		rng := rand.New(rand.NewPCG(uint64(i), 42))
 		var b strings.Builder
-		for b.Len() < 1000 {
+		for b.Len() < docBytes {
 			b.WriteString(vocab[rng.IntN(len(vocab))])
 			b.WriteByte(' ')
 			if rng.IntN(60) == 0 {

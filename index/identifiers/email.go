@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits of RFC 5321: a longer "address" is not one.
@@ -47,7 +49,7 @@ func findEmails(text string, fs []found) []found {
 		at := i + k
 		i = at + 1
 		if s, e, ok := emailAround(text, at); ok {
-			fs = append(fs, found{KindEmail, strings.ToLower(text[s:e]), s, e})
+			fs = append(fs, found{KindEmail, foldEmail(text[s:e]), s, e})
 			i = e
 		}
 	}
@@ -132,8 +134,16 @@ func validDomain(d string) bool {
 	return n >= 2
 }
 
+// foldEmail is the normalised form of an address: lower-cased, then in
+// Unicode NFC, so "kåre@..." typed with a combining ring (as macOS file
+// names and some PDFs carry it) and the precomposed "kåre@..." are one
+// address. The address is validated as written; only the value is folded.
+func foldEmail(s string) string {
+	return norm.NFC.String(strings.ToLower(s))
+}
+
 // normalizeEmail accepts one address, optionally written as "mailto:..." or
-// "<...>" or with a trailing dot, and returns it lower-cased.
+// "<...>" or with a trailing dot, and returns it folded (foldEmail).
 func normalizeEmail(raw string) (string, bool) {
 	s := strings.TrimSpace(raw)
 	if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
@@ -149,5 +159,5 @@ func normalizeEmail(raw string) (string, bool) {
 	if !ok || st != 0 || e != len(s) {
 		return "", false
 	}
-	return strings.ToLower(s), true
+	return foldEmail(s), true
 }

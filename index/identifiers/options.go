@@ -14,7 +14,7 @@ import (
 // Version names the normalisation rules of this package. Bump it when a
 // change makes Find return other terms for the same text (the index stores
 // it in its fingerprint, so such a change causes a rebuild).
-const Version = "identifiers-1"
+const Version = "identifiers-2" // 2: e-mail addresses in NFC
 
 // Checks are the named validity checks a configuration may attach to an ID
 // pattern (IDPattern.Valid).
