@@ -6,7 +6,8 @@
 // It builds on github.com/ProtonMail/gopenpgp/v2 and the go-crypto OpenPGP
 // entity underneath it, and enforces what gopenpgp does not: gopenpgp v2
 // accepts RSA-1024 and cannot parse v5 keys, so key strength, versions and
-// validity are checked here, at a caller-given time.
+// validity are checked here, at a caller-given time. A check holds for the
+// time it was made: delivery must check the key again when it encrypts.
 //
 // Keys are personal data: nothing here logs them, their user ids or their
 // fingerprints, and errors name the problem, never key material.

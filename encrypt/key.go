@@ -112,8 +112,9 @@ const (
 //     encryption subkey, also at now+p.MinValidity (ErrKeyExpired);
 //   - no key usable for encryption (ErrKeyCannotEncrypt);
 //   - weak or unsupported algorithms on the primary key or on any encryption
-//     key currently valid (ErrKeyWeak): RSA below p.MinRSABits, DSA,
-//     ElGamal, secp256k1, post-quantum hybrids, anything unknown.
+//     subkey that is not revoked at now, including subkeys expired or not
+//     yet valid at now (ErrKeyWeak): RSA below p.MinRSABits, DSA, ElGamal,
+//     secp256k1, post-quantum hybrids, anything unknown.
 //
 // Accepted: RSA >= 2048 bits; ECDH/ECDSA on NIST P-256/384/521 and on
 // brainpoolP256r1/384r1/512r1 (BSI-recommended, supported by GnuPG 2.2,
@@ -121,10 +122,17 @@ const (
 // Curve25519 and Curve448 in both the legacy (EdDSA/ECDH OID) and the
 // RFC 9580 (Ed25519/X25519/Ed448/X448) encodings.
 //
-// Every valid encryption subkey must pass, not only the newest one that
-// gopenpgp would pick today: which subkey is picked changes over time (when
-// the newest expires, an older one takes over) and other implementations
-// may pick differently.
+// Every encryption subkey that is not revoked must pass, not only the
+// newest one that gopenpgp would pick today, and not only those valid now:
+// which subkey is picked changes over time (when the newest expires, an
+// older one takes over; a subkey dated in the future becomes the newest
+// once its time comes) and other implementations and clocks may pick
+// differently. Only revocation takes a subkey out for good.
+//
+// The result holds at now only. Delivery (issue 6) must check the key again
+// with CheckPublicKey at the time it encrypts and encrypt to the key that
+// check describes, never to a key checked earlier: the key may have expired
+// or been revoked since, and the encryption key picked may differ.
 func CheckPublicKey(armored string, now time.Time, p Policy) (KeyInfo, error) {
 	_, info, err := checkPublicKey(armored, now, p)
 	return info, err
@@ -385,12 +393,16 @@ func evaluate(e *openpgp.Entity, now time.Time, p Policy) (KeyInfo, error) {
 	if !ok {
 		return KeyInfo{}, whyNoEncryptionKey(e, now)
 	}
-	// Every encryption key valid now must be strong (see CheckPublicKey).
+	// Every encryption subkey not revoked must be strong, whatever its
+	// validity dates (see CheckPublicKey): one created in the future is not
+	// valid now but becomes the newest valid key later, and one expired
+	// here may be valid on another machine's clock.
 	for _, c := range encryptionCandidates(e) {
-		if c.valid(now) {
-			if err := strong(c.pub, p, c.what); err != nil {
-				return KeyInfo{}, err
-			}
+		if c.revoked(now) {
+			continue
+		}
+		if err := strong(c.pub, p, c.what); err != nil {
+			return KeyInfo{}, err
 		}
 	}
 	if err := strong(ek.PublicKey, p, "encryption key"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,7 +273,47 @@ func TestCheckPublicKey(t *testing.T) {
 		{name: "expired old subkey, valid new one", key: func(t *testing.T) string {
 			e := newEntity(t, cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-2*year), 0))
 			e.Subkeys = nil
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoRSA, 2048, "", now.Add(-2*year), 24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-time.Hour), 0)); err != nil {
+				t.Fatal(err)
+			}
+			return armorPublic(t, e)
+		}, check: func(t *testing.T, ki KeyInfo) {
+			if ki.Encryption.Algorithm != "ecdh" {
+				t.Errorf("encryption = %+v", ki.Encryption)
+			}
+		}},
+		{name: "expired weak subkey besides a valid strong one", key: func(t *testing.T) string {
+			e := newEntity(t, cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-2*year), 0))
+			e.Subkeys = nil
 			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoRSA, 1024, "", now.Add(-2*year), 24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-time.Hour), 0)); err != nil {
+				t.Fatal(err)
+			}
+			return armorPublic(t, e)
+		}, want: ErrKeyWeak, reason: "encryption subkey is RSA 1024"},
+		{name: "future-dated weak subkey besides a valid strong one", key: func(t *testing.T) string {
+			e := newEntity(t, cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-2*year), 0))
+			e.Subkeys = nil
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-time.Hour), 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoRSA, 1024, "", now.Add(10*time.Minute), 0)); err != nil {
+				t.Fatal(err)
+			}
+			return armorPublic(t, e)
+		}, want: ErrKeyWeak, reason: "encryption subkey is RSA 1024"},
+		{name: "revoked weak subkey besides a valid strong one", key: func(t *testing.T) string {
+			e := newEntity(t, cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-2*year), 0))
+			e.Subkeys = nil
+			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoRSA, 1024, "", now.Add(-2*year), 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.RevokeSubkey(&e.Subkeys[0], packet.KeyCompromised, "", cfg(0, 0, "", now.Add(-time.Minute), 0)); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-time.Hour), 0)); err != nil {
@@ -527,6 +568,46 @@ func TestCheckedKeyEncrypts(t *testing.T) {
 }
 
 // The time given is the time checked, not the wall clock.
+// TestFutureDatedWeakSubkey is the review's bypass: a strong primary key
+// with a weak encryption subkey dated a few minutes ahead is valid-looking
+// today (the subkey is ignored as not yet valid) and encrypts to RSA-1024
+// an hour later. It must be refused now.
+func TestFutureDatedWeakSubkey(t *testing.T) {
+	t.Parallel()
+	// A shallow copy with its own subkey slice: the cached entity is shared.
+	// It keeps its RSA-3072 encryption subkey, valid now.
+	e := *rsaEntity(t, 3072)
+	e.Subkeys = slices.Clone(e.Subkeys)
+	if err := e.AddEncryptionSubkey(cfg(packet.PubKeyAlgoRSA, 1024, "", now.Add(10*time.Minute), 0)); err != nil {
+		t.Fatal(err)
+	}
+	// The attack is real: today the RSA-3072 subkey is picked, in an hour
+	// the weak one is.
+	if ek, ok := e.EncryptionKey(now); !ok {
+		t.Fatal("no encryption key now")
+	} else if bits, _ := ek.PublicKey.BitLength(); bits != 3072 {
+		t.Fatalf("now the key picked is RSA %d, want 3072", bits)
+	}
+	ek, ok := e.EncryptionKey(now.Add(time.Hour))
+	if !ok {
+		t.Fatal("no encryption key an hour later")
+	}
+	if bits, _ := ek.PublicKey.BitLength(); bits != 1024 {
+		t.Fatalf("an hour later the key picked is RSA %d, want the 1024-bit subkey", bits)
+	}
+
+	armored := armorPublic(t, &e)
+	for _, at := range []time.Time{now, now.Add(time.Hour)} {
+		ki, err := CheckPublicKey(armored, at, Policy{})
+		if !errors.Is(err, ErrKeyWeak) || !strings.Contains(err.Error(), "RSA 1024") {
+			t.Errorf("at %s: err = %v, want ErrKeyWeak naming RSA 1024", at, err)
+		}
+		if ki != (KeyInfo{}) {
+			t.Errorf("at %s: refused key described: %+v", at, ki)
+		}
+	}
+}
+
 func TestCheckPublicKeyUsesGivenTime(t *testing.T) {
 	t.Parallel()
 	armored := armorPublic(t, newEntity(t, cfg(packet.PubKeyAlgoEdDSA, 0, packet.Curve25519, now.Add(-time.Hour), 24*time.Hour)))

@@ -144,7 +144,10 @@ func RowID(key []byte, requestID, indexID string) string {
 }
 
 // flattenMetadata turns nested metadata into dotted keys with string
-// values: objects are flattened, arrays written as JSON, null as "".
+// values: objects are flattened, arrays written as JSON, null as "". Each
+// key segment is escaped (escapeMetaKey) before joining, so a literal key
+// "a.b" (`a\.b`) and the nested {"a":{"b":..}} (`a.b`) never collide and
+// the result does not depend on map order. SplitMetadataKey reverses it.
 func flattenMetadata(md map[string]any) map[string]string {
 	out := make(map[string]string, len(md))
 	var walk func(prefix string, v any)
@@ -156,16 +159,55 @@ func flattenMetadata(md map[string]any) map[string]string {
 				return
 			}
 			for k, vv := range t {
-				walk(prefix+"."+k, vv)
+				walk(prefix+"."+escapeMetaKey(k), vv)
 			}
 		default:
 			out[prefix] = scalarString(t)
 		}
 	}
 	for k, v := range md {
-		walk(k, v)
+		walk(escapeMetaKey(k), v)
 	}
 	return out
+}
+
+// escapeMetaKey escapes one metadata key segment: `\` becomes `\\` and
+// `.` becomes `\.`. Keys without either (the usual case) are unchanged.
+func escapeMetaKey(k string) string {
+	if !strings.ContainsAny(k, ".\\") {
+		return k
+	}
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' || k[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(k[i])
+	}
+	return b.String()
+}
+
+// SplitMetadataKey splits a flattened metadata key (MetadataEdit.Key) into
+// the path of original keys, undoing the escaping: `author.name` is
+// ["author" "name"], `dc\.title` is ["dc.title"], `a\\b` is ["a\b"].
+func SplitMetadataKey(key string) []string {
+	var (
+		out []string
+		b   strings.Builder
+	)
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c == '\\' && i+1 < len(key):
+			i++
+			b.WriteByte(key[i])
+		case c == '.':
+			out = append(out, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return append(out, b.String())
 }
 
 func scalarString(v any) string {

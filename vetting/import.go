@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/net/html/charset"
 )
 
 // problems collects validation problems up to a cap.
@@ -184,35 +186,42 @@ func withDefaults(in ImportInput) ImportInput {
 	return in
 }
 
-// scanParts checks the package before excelize reads it: formulas in any
-// worksheet (excelize's Rows iterator hides them: it returns the cached
-// value) and external links are rejected, with sheet and cell named.
+// scanParts checks every part of the package before excelize reads it.
+// Formulas are rejected (excelize's Rows iterator hides them: it returns the
+// cached value) and so are links to other workbooks and data connections.
+// excelize finds a worksheet wherever the workbook's relationships point and
+// matches elements by local name whatever their prefix, so every part is
+// stream-decoded and any element named "f" inside one named "c" counts, in
+// any namespace. Sheets are named with the cell; other parts only by their
+// index in the zip, since part names come from the upload.
 func scanParts(zr *zip.Reader, in ImportInput, pr *problems) error {
 	names := sheetPartNames(zr)
-	for _, zf := range zr.File {
-		name := strings.TrimPrefix(zf.Name, "/")
-		switch {
-		case strings.HasPrefix(name, "xl/externalLinks/"):
+	for i, zf := range zr.File {
+		name := partName(zf.Name)
+		if strings.HasPrefix(strings.ToLower(name), "xl/externallinks/") {
 			pr.add("", 0, "", "workbook contains links to other workbooks")
-		case strings.HasPrefix(name, "xl/worksheets/") && strings.HasSuffix(name, ".xml") && !strings.Contains(name, "/_rels/"):
-			sheet := names[name]
-			if sheet == "" {
-				sheet = path.Base(name)
-			}
-			if err := scanFormulas(zf, sheet, in.UnzipSizeLimit, pr); err != nil {
-				return err
-			}
+		}
+		sheet, isSheet := names[name]
+		if err := scanPart(zf, i+1, sheet, isSheet, in.UnzipSizeLimit, pr); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// sheetPartNames maps worksheet part paths to sheet names (for messages).
+// partName normalises a zip entry name the way excelize does.
+func partName(name string) string {
+	return strings.TrimPrefix(strings.ReplaceAll(name, "\\", "/"), "/")
+}
+
+// sheetPartNames maps worksheet part paths to sheet names (for messages),
+// resolving the workbook and its sheets through the relationships the way
+// excelize does.
 func sheetPartNames(zr *zip.Reader) map[string]string {
 	out := make(map[string]string)
 	read := func(name string, v any) bool {
 		for _, zf := range zr.File {
-			if strings.TrimPrefix(zf.Name, "/") != name {
+			if partName(zf.Name) != name {
 				continue
 			}
 			rc, err := zf.Open()
@@ -220,9 +229,28 @@ func sheetPartNames(zr *zip.Reader) map[string]string {
 				return false
 			}
 			defer rc.Close()
-			return xml.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(v) == nil
+			dec := xml.NewDecoder(io.LimitReader(rc, 16<<20))
+			dec.CharsetReader = charset.NewReaderLabel
+			return dec.Decode(v) == nil
 		}
 		return false
+	}
+	type relsXML struct {
+		Rel []struct {
+			ID     string `xml:"Id,attr"`
+			Type   string `xml:"Type,attr"`
+			Target string `xml:"Target,attr"`
+		} `xml:"Relationship"`
+	}
+	wbPath := "xl/workbook.xml"
+	var root relsXML
+	if read("_rels/.rels", &root) {
+		for _, r := range root.Rel {
+			if strings.HasSuffix(r.Type, "/officeDocument") {
+				wbPath = strings.TrimPrefix(r.Target, "/")
+				break
+			}
+		}
 	}
 	var wb struct {
 		Sheets []struct {
@@ -230,24 +258,20 @@ func sheetPartNames(zr *zip.Reader) map[string]string {
 			RID  string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
 		} `xml:"sheets>sheet"`
 	}
-	var rels struct {
-		Rel []struct {
-			ID     string `xml:"Id,attr"`
-			Target string `xml:"Target,attr"`
-		} `xml:"Relationship"`
-	}
-	if !read("xl/workbook.xml", &wb) || !read("xl/_rels/workbook.xml.rels", &rels) {
+	var rels relsXML
+	dir := path.Dir(wbPath)
+	if !read(wbPath, &wb) || !read(strings.TrimPrefix(path.Join(dir, "_rels", path.Base(wbPath)+".rels"), "/"), &rels) {
 		return out
 	}
 	targets := make(map[string]string)
 	for _, r := range rels.Rel {
-		t := r.Target
+		t := strings.ReplaceAll(r.Target, "\\", "/")
 		if strings.HasPrefix(t, "/") {
-			t = strings.TrimPrefix(t, "/")
+			t = path.Clean(t)
 		} else {
-			t = path.Join("xl", t)
+			t = path.Join(dir, t)
 		}
-		targets[r.ID] = t
+		targets[r.ID] = strings.TrimPrefix(t, "/")
 	}
 	for _, s := range wb.Sheets {
 		if t, ok := targets[s.RID]; ok {
@@ -257,105 +281,95 @@ func sheetPartNames(zr *zip.Reader) map[string]string {
 	return out
 }
 
-// scanFormulas streams one worksheet part and reports every cell with a
-// formula element. A cheap byte scan runs first; only a part that may hold
-// a formula is decoded as XML to name the cells.
-func scanFormulas(zf *zip.File, sheet string, limit int64, pr *problems) error {
+// scanPart stream-decodes one part and reports every cell holding a formula
+// and every relationship to another workbook or a data connection. A part
+// that is not XML (images, printer settings) stops at its first decode
+// error: excelize's decoder (same settings) cannot read past it either, and
+// everything before it has been checked. A part that claims to be XML or is
+// a worksheet must tokenize cleanly. RawToken (no nesting check) is ~15%
+// faster and safe here: up to the first mismatched tag its elements equal
+// Token's, and excelize's strict decoder fails on that tag.
+func scanPart(zf *zip.File, index int, sheet string, isSheet bool, limit int64, pr *problems) error {
 	rc, err := zf.Open()
 	if err != nil {
-		return reject(ErrNotWorkbook, "cannot read worksheet part")
-	}
-	maybe, err := mayHaveFormula(io.LimitReader(rc, limit))
-	rc.Close()
-	if err != nil {
-		return reject(ErrNotWorkbook, "cannot read worksheet part")
-	}
-	if !maybe {
-		return nil
-	}
-	rc, err = zf.Open()
-	if err != nil {
-		return reject(ErrNotWorkbook, "cannot read worksheet part")
+		return reject(ErrNotWorkbook, "cannot read package part %d", index)
 	}
 	defer rc.Close()
 	dec := xml.NewDecoder(io.LimitReader(rc, limit))
-	cell := ""
+	dec.CharsetReader = charset.NewReaderLabel
+	lower := strings.ToLower(zf.Name)
+	mustParse := isSheet || strings.HasSuffix(lower, ".xml") || strings.HasSuffix(lower, ".rels")
+	var (
+		inCell       int  // open elements named "c"
+		reported     bool // the current cell (or, outside sheets, the part) was reported
+		row, col     int  // position of the current cell, for messages
+		partReported bool
+	)
 	for {
-		tok, err := dec.Token()
+		tok, err := dec.RawToken()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return reject(ErrNotWorkbook, "sheet %q is not well-formed XML", sheet)
+			if mustParse {
+				if isSheet {
+					return &ValidationError{Problems: []Problem{{Sheet: sheet, Msg: "sheet is not well-formed XML"}}, sentinel: ErrNotWorkbook}
+				}
+				return reject(ErrNotWorkbook, "package part %d is not well-formed XML", index)
+			}
+			return nil
 		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch se.Name.Local {
-		case "c":
-			cell = ""
-			for _, a := range se.Attr {
-				if a.Name.Local == "r" {
-					cell = a.Value
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch local := t.Name.Local; {
+			case strings.EqualFold(local, "row") && inCell == 0:
+				row, col = row+1, 0
+				if n, err := strconv.Atoi(attr(t, "r")); err == nil && n > 0 {
+					row = n
+				}
+			case strings.EqualFold(local, "c"):
+				if inCell == 0 {
+					col++
+					if c, r, err := excelize.CellNameToCoordinates(attr(t, "r")); err == nil {
+						col, row = c, r
+					}
+					reported = false
+				}
+				inCell++
+			case strings.EqualFold(local, "f") && inCell > 0:
+				switch {
+				case isSheet && !reported:
+					reported = true
+					name, _ := excelize.ColumnNumberToName(col)
+					pr.add(sheet, row, name, "cell contains a formula; formulas are not allowed")
+				case !isSheet && !partReported:
+					partReported = true
+					pr.add("", 0, "", "package part %d contains a cell formula; formulas are not allowed", index)
+				}
+			case strings.EqualFold(local, "Relationship"):
+				ty := strings.ToLower(attr(t, "Type"))
+				if strings.HasSuffix(ty, "/externallink") || strings.HasSuffix(ty, "/externallinkpath") {
+					pr.add("", 0, "", "workbook contains links to other workbooks")
+				} else if strings.HasSuffix(ty, "/connections") {
+					pr.add("", 0, "", "workbook contains data connections")
 				}
 			}
-		case "f":
-			_, row, _ := excelize.CellNameToCoordinates(cell)
-			col := strings.TrimRight(cell, "0123456789")
-			pr.add(sheet, row, col, "cell contains a formula; formulas are not allowed")
+		case xml.EndElement:
+			if strings.EqualFold(t.Name.Local, "c") && inCell > 0 {
+				inCell--
+			}
 		}
 	}
 }
 
-// mayHaveFormula reports whether the part contains "<f" or "<x:f"-like
-// element starts followed by a space, '>' or '/'.
-func mayHaveFormula(r io.Reader) (bool, error) {
-	buf := make([]byte, 64<<10)
-	var carry []byte
-	for {
-		n, err := r.Read(buf)
-		chunk := append(carry, buf[:n]...)
-		if hasFormulaTag(chunk) {
-			return true, nil
-		}
-		if len(chunk) > 32 {
-			carry = append([]byte(nil), chunk[len(chunk)-32:]...)
-		} else {
-			carry = append([]byte(nil), chunk...)
-		}
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
+// attr returns the value of the attribute with the given local name.
+func attr(se xml.StartElement, local string) string {
+	for _, a := range se.Attr {
+		if a.Name.Local == local {
+			return a.Value
 		}
 	}
-}
-
-func hasFormulaTag(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '<' {
-			continue
-		}
-		j := i + 1
-		// optional namespace prefix
-		k := j
-		for k < len(b) && k-j < 16 && (isNameByte(b[k])) {
-			k++
-		}
-		if k < len(b) && b[k] == ':' {
-			j = k + 1
-		}
-		if j+1 < len(b) && b[j] == 'f' && (b[j+1] == '>' || b[j+1] == ' ' || b[j+1] == '/' || b[j+1] == '\t' || b[j+1] == '\n' || b[j+1] == '\r') {
-			return true
-		}
-	}
-	return false
-}
-
-func isNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	return ""
 }
 
 func readManifest(f *excelize.File, key []byte) (*manifestData, error) {
@@ -550,10 +564,10 @@ func checkHeader(s *mSheet, cells []string, want map[string]int, col []int, pr *
 		name, _ := excelize.ColumnNumberToName(i + 1)
 		switch {
 		case !known:
-			pr.add(s.name, 1, name, "column %q was added or renamed; columns may not be changed", h)
+			pr.add(s.name, 1, name, "header of column %s was added or renamed; columns may not be changed", name)
 			ok = false
 		case col[j] >= 0:
-			pr.add(s.name, 1, name, "column %q appears twice", h)
+			pr.add(s.name, 1, name, "header of column %s repeats another column's header", name)
 			ok = false
 		default:
 			col[j] = i

@@ -109,7 +109,10 @@ type RowDecision struct {
 
 // MetadataEdit is one changed metadata cell. Never log Value.
 type MetadataEdit struct {
-	Key     string // flattened key, e.g. "owner" or "author.name"
+	// Key is the flattened key, e.g. "owner" or "author.name"; a dot or
+	// backslash inside an original key is escaped with a backslash
+	// (`dc\.title`). SplitMetadataKey returns the original key path.
+	Key     string
 	Cleared bool
 	Value   string // the new value when not cleared
 }

@@ -33,7 +33,12 @@
 //     the phone region or ID patterns changed, so its identifier terms are
 //     stale), or an empty index next to a non-empty ledger, is rebuilt from
 //     the sources into a new directory and swapped in by rename (OpenIndex,
-//     Rebuild).
+//     Rebuild). A rebuild rewrites the ledger as it goes; one that fails,
+//     is stopped or crashes before the swap flags every ledger row it may
+//     have rewritten Retry, so the live pipeline (still on the old index
+//     and position) re-processes those documents instead of skipping them.
+//     A document whose source is down during a rebuild is indexed without
+//     text, as fetch-failed with Retry, until a retry fetches it.
 //
 // Logs carry dataset names and counts only: never document text, subject
 // identifiers, file names, URLs or entity ids.

@@ -382,7 +382,22 @@ func (p *Pipeline) retries(ctx context.Context, ds string) (Stats, error) {
 	now := p.opt.now()
 	var due []store.LedgerRow
 	limit := 10 * p.opt.BatchSize
-	err := p.st.LedgerRows(ctx, ds, "ok", func(r store.LedgerRow) error {
+	// Failures are never "ok", so the scan leaves ok rows out, except while
+	// an abandoned rebuild's rows (flagged Retry whatever their status) are
+	// waiting to be re-checked.
+	notStatus := "ok"
+	recheck, err := hasState(ctx, p.st, recheckStatePrefix+ds)
+	if err != nil {
+		return Stats{}, err
+	}
+	if recheck {
+		notStatus = ""
+	}
+	okRetry := 0
+	err = p.st.LedgerRows(ctx, ds, notStatus, func(r store.LedgerRow) error {
+		if r.Retry && r.Status == "ok" {
+			okRetry++
+		}
 		if r.Retry && !now.Before(r.IndexedAt.Add(p.backoff(r.Attempts))) && len(due) < limit {
 			due = append(due, r)
 		}
@@ -390,6 +405,11 @@ func (p *Pipeline) retries(ctx context.Context, ds string) (Stats, error) {
 	})
 	if err != nil {
 		return Stats{}, err
+	}
+	if recheck && okRetry == 0 {
+		if err := p.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteState(recheckStatePrefix + ds) }); err != nil {
+			return Stats{}, err
+		}
 	}
 	var total Stats
 	for len(due) > 0 {
@@ -420,6 +440,18 @@ func (p *Pipeline) retries(ctx context.Context, ds string) (Stats, error) {
 		total.add(b.stats)
 	}
 	return total, nil
+}
+
+// hasState reports whether the store state key exists.
+func hasState(ctx context.Context, st *store.Store, key string) (bool, error) {
+	_, err := st.State(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // backoff is the wait after the n-th consecutive failure.

@@ -114,6 +114,8 @@ func (p *Pipeline) entity(ctx context.Context, ds string, e *store.Entity, prev 
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
+		// A Retry row is never trusted, even for this very version: it is
+		// a failure, or a row an abandoned rebuild rewrote (abandonRebuild).
 		if prev != nil && prev.EntitySeq == e.Seq && prev.ExtractorVersion == p.opt.ExtractorVersion && !prev.Retry {
 			s.skip, s.kind = true, outSkipped
 			return nil
