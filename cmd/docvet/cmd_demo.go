@@ -162,7 +162,8 @@ func (d *demo) run(ctx context.Context, inProcess bool) error {
 	d.say("  run it yourself    docvet source fileshare --root %s --data-type %s", shareDir, demoDataType)
 	d.say("                     docvet serve --config docvet.example.yaml")
 	d.say("  extract one file   docvet extract %s", filepath.Join(shareDir, "hr", "2019", "contract-4711.pdf"))
-	d.say("Access requests with point-in-time search, the vetting workbook and encrypted delivery are the next steps (see README).")
+	d.say("  access requests    docvet request create ... and docvet vet export|import against docvet serve (README)")
+	d.say("Encrypted delivery to the subject's key and the subject portal are the next step of the pipeline.")
 	return nil
 }
 

@@ -45,44 +45,24 @@ func exitCode(err error, stderr io.Writer) int {
 
 type command struct {
 	summary string
-	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// stdio replaces run for a command that speaks on stdin/stdout.
+	stdio func(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {"run the core service (receivers, publishers, pullers)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runServe(ctx, a, o, e)
-		}},
-		"token": {"print a bearer token for the core service's API", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runToken(ctx, a, o, e)
-		}},
-		"source": {"run a document-source service (source fileshare ...)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runSource(ctx, a, o, e)
-		}},
-		"extract": {"extract text from local files and print status, hash, MIME and text", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runExtract(ctx, a, o, e)
-		}},
-		"extract-worker": {"(internal) sandboxed extraction worker speaking on stdin/stdout", func(ctx context.Context, a []string, i io.Reader, o, _ io.Writer) error {
-			return runExtractWorker(ctx, a, i, o)
-		}},
-		"index": {"index every pending document once, with a progress line, and exit", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runIndex(ctx, a, o, e)
-		}},
-		"reindex": {"rebuild the search index from the sources into a new directory and swap it in", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runReindex(ctx, a, o, e)
-		}},
-		"status": {"print dataset, ingestion and extraction-status counts", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runStatus(ctx, a, o, e)
-		}},
-		"request": {"file an access request or show its state (request create|status)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runRequest(ctx, a, o, e)
-		}},
-		"vet": {"download or upload a request's vetting workbook (vet export|import)", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runVet(ctx, a, o, e)
-		}},
-		"demo": {"run the pipeline on the embedded sample share and show what happened", func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-			return runDemo(ctx, a, o, e)
-		}},
+		"serve":          {summary: "run the core service (receivers, publishers, pullers, ingestion, access requests)", run: runServe},
+		"token":          {summary: "print a bearer token for the core service's API", run: runToken},
+		"source":         {summary: "run a document-source service (source fileshare ...)", run: runSource},
+		"extract":        {summary: "extract text from local files and print status, hash, MIME and text", run: runExtract},
+		"extract-worker": {summary: "(internal) sandboxed extraction worker speaking on stdin/stdout", stdio: runExtractWorker},
+		"index":          {summary: "index every pending document once, with a progress line, and exit", run: runIndex},
+		"reindex":        {summary: "rebuild the search index from the sources into a new directory and swap it in", run: runReindex},
+		"status":         {summary: "print dataset, ingestion and extraction-status counts", run: runStatus},
+		"request":        {summary: "file an access request or show its state (request create|status)", run: runRequest},
+		"vet":            {summary: "download or upload a request's vetting workbook (vet export|import)", run: runVet},
+		"demo":           {summary: "run the pipeline on the embedded sample share and show what happened", run: runDemo},
 	}
 }
 
@@ -100,7 +80,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr, cmds)
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
-	return c.run(ctx, args[1:], stdin, stdout, stderr)
+	if c.stdio != nil {
+		return c.stdio(ctx, args[1:], stdin, stdout)
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
 }
 
 func usage(w io.Writer, cmds map[string]command) {
