@@ -112,7 +112,7 @@ func Stream(ctx context.Context, st *store.Store, requestID string, header func(
 		}
 	}
 	if err := st.SearchResult(ctx, requestID, hd, hf, nf); err != nil {
-		return fmt.Errorf("search: load %s: %w", requestID, err)
+		return fmt.Errorf("search:: %w", err)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (t *Tx) ReplaceDecisions(requestID, dataType, reviewer string, rows []Decis
 		return err
 	}
 	if cur.State == RequestDelivering || cur.State == RequestDelivered {
-		return fmt.Errorf("store: decisions of %s: %w", requestID, ErrRequestDelivered)
+		return fmt.Errorf("store: decisions: %w", ErrRequestDelivered)
 	}
 	if dataType == "" {
 		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM request_decisions WHERE request_id = ?`, requestID)
@@ -56,7 +56,7 @@ func (t *Tx) ReplaceDecisions(requestID, dataType, reviewer string, rows []Decis
 		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM request_decisions WHERE request_id = ? AND data_type = ?`, requestID, dataType)
 	}
 	if err != nil {
-		return fmt.Errorf("store: clear decisions of %s: %w", requestID, err)
+		return fmt.Errorf("store: clear decisions: %w", err)
 	}
 	now := t.now.UnixMicro()
 	ins, err := t.tx.PrepareContext(t.ctx, `INSERT INTO request_decisions
@@ -83,10 +83,10 @@ func (t *Tx) ReplaceDecisions(requestID, dataType, reviewer string, rows []Decis
 			what = json.RawMessage("null")
 		}
 		if _, err := ins.ExecContext(t.ctx, requestID, d.RowID, d.DataType, string(d.Decision), reviewer, now); err != nil {
-			return fmt.Errorf("store: save decision of %s: %w", requestID, err)
+			return fmt.Errorf("store: save decision: %w", err)
 		}
 		if _, err := audit.ExecContext(t.ctx, requestID, d.RowID, d.DataType, reviewer, now, string(what)); err != nil {
-			return fmt.Errorf("store: audit decision of %s: %w", requestID, err)
+			return fmt.Errorf("store: audit decision: %w", err)
 		}
 	}
 	return nil
@@ -97,7 +97,7 @@ func (t *Tx) ReplaceDecisions(requestID, dataType, reviewer string, rows []Decis
 func (t *Tx) DecidedDataTypes(requestID string) (map[string]int64, error) {
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT data_type, COUNT(*) FROM request_decisions WHERE request_id = ? GROUP BY data_type`, requestID)
 	if err != nil {
-		return nil, fmt.Errorf("store: read decisions of %s: %w", requestID, err)
+		return nil, fmt.Errorf("store: read decisions: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]int64{}
@@ -105,7 +105,7 @@ func (t *Tx) DecidedDataTypes(requestID string) (map[string]int64, error) {
 		var dt string
 		var n int64
 		if err := rows.Scan(&dt, &n); err != nil {
-			return nil, fmt.Errorf("store: read decisions of %s: %w", requestID, err)
+			return nil, fmt.Errorf("store: read decisions: %w", err)
 		}
 		out[dt] = n
 	}
@@ -118,7 +118,7 @@ func (s *Store) Decisions(ctx context.Context, requestID string, fn func(Decisio
 	rows, err := s.r.QueryContext(ctx, `SELECT row_id, data_type, decision, reviewer, decided_at
 		FROM request_decisions WHERE request_id = ? ORDER BY data_type, row_id`, requestID)
 	if err != nil {
-		return fmt.Errorf("store: read decisions of %s: %w", requestID, err)
+		return fmt.Errorf("store: read decisions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -126,7 +126,7 @@ func (s *Store) Decisions(ctx context.Context, requestID string, fn func(Decisio
 		var body string
 		var at int64
 		if err := rows.Scan(&d.RowID, &d.DataType, &body, &d.Reviewer, &at); err != nil {
-			return fmt.Errorf("store: read decisions of %s: %w", requestID, err)
+			return fmt.Errorf("store: read decisions: %w", err)
 		}
 		d.Decision, d.DecidedAt = json.RawMessage(body), time.UnixMicro(at)
 		if err := fn(d); err != nil {
@@ -142,7 +142,7 @@ func (s *Store) DecisionAudit(ctx context.Context, requestID string, fn func(Aud
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, row_id, data_type, reviewer, decided_at, what
 		FROM decision_audit WHERE request_id = ? ORDER BY seq`, requestID)
 	if err != nil {
-		return fmt.Errorf("store: read decision audit of %s: %w", requestID, err)
+		return fmt.Errorf("store: read decision audit: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -150,7 +150,7 @@ func (s *Store) DecisionAudit(ctx context.Context, requestID string, fn func(Aud
 		var what string
 		var at int64
 		if err := rows.Scan(&e.Seq, &e.RowID, &e.DataType, &e.Reviewer, &at, &what); err != nil {
-			return fmt.Errorf("store: read decision audit of %s: %w", requestID, err)
+			return fmt.Errorf("store: read decision audit: %w", err)
 		}
 		e.What, e.DecidedAt = json.RawMessage(what), time.UnixMicro(at)
 		if err := fn(e); err != nil {

@@ -171,22 +171,22 @@ func (t *Tx) SaveSearchResult(requestID string, s SearchSnapshot) error {
 	case err != nil:
 		return err
 	case cur.State == RequestDelivering || cur.State == RequestDelivered:
-		return fmt.Errorf("store: save snapshot of %s: %w", requestID, ErrRequestDelivered)
+		return fmt.Errorf("store: save snapshot: %w", ErrRequestDelivered)
 	case cur.HasSnapshot && !s.Replace:
-		return fmt.Errorf("store: save snapshot of %s: %w", requestID, ErrSnapshotExists)
+		return fmt.Errorf("store: save snapshot: %w", ErrSnapshotExists)
 	}
 	for _, table := range []string{"request_hits", "request_not_searchable"} {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM `+table+` WHERE request_id = ?`, requestID); err != nil {
-			return fmt.Errorf("store: clear snapshot of %s: %w", requestID, err)
+			return fmt.Errorf("store: clear snapshot: %w", err)
 		}
 	}
 	nHits, err := t.putRows(`INSERT INTO request_hits (request_id, ordinal, hit) VALUES (?, ?, ?)`, requestID, s.Hits)
 	if err != nil {
-		return fmt.Errorf("store: save hits of %s: %w", requestID, err)
+		return fmt.Errorf("store: save hits: %w", err)
 	}
 	nNS, err := t.putRows(`INSERT INTO request_not_searchable (request_id, ordinal, doc) VALUES (?, ?, ?)`, requestID, s.NotSearchable)
 	if err != nil {
-		return fmt.Errorf("store: save not-searchable of %s: %w", requestID, err)
+		return fmt.Errorf("store: save not-searchable: %w", err)
 	}
 	now := t.now.UnixMicro()
 	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO requests (id, state, reason, created_at, updated_at, searched_at, snapshot, hits, not_searchable)
@@ -196,7 +196,7 @@ func (t *Tx) SaveSearchResult(requestID string, s SearchSnapshot) error {
 			not_searchable = excluded.not_searchable`,
 		requestID, RequestSearched, now, now, now, string(s.Header), nHits, nNS)
 	if err != nil {
-		return fmt.Errorf("store: save snapshot of %s: %w", requestID, err)
+		return fmt.Errorf("store: save snapshot: %w", err)
 	}
 	return nil
 }
