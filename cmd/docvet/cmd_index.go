@@ -129,6 +129,46 @@ func pipelineParts(cfg server.Config, f *indexFlags, log *slog.Logger) (*extract
 	return pool, extractor.NewFetcher(extractor.FetchOptions{}), opt, nil
 }
 
+// indexRun is what index and reindex both set up: config, store, worker
+// pool, fetcher, pipeline and index options, and the progress line.
+type indexRun struct {
+	cfg   server.Config
+	st    *store.Store
+	pool  *extractor.Pool
+	fetch *extractor.Fetcher
+	opt   ingest.Options
+	iopt  index.Options
+	pr    *progress
+}
+
+func (f *indexFlags) open(ctx context.Context, args []string, stderr io.Writer) (*indexRun, error) {
+	cfg, log, err := f.parse(args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	iopt, err := indexOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStoreForIndex(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, fetch, opt, err := pipelineParts(cfg, f, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	pr := newProgress(stderr)
+	opt.Progress = pr.update
+	return &indexRun{cfg: cfg, st: st, pool: pool, fetch: fetch, opt: opt, iopt: iopt, pr: pr}, nil
+}
+
+func (r *indexRun) close() {
+	r.pool.Close()
+	r.st.Close()
+}
+
 // runIndex ingests everything pending once, with a progress line.
 func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newIndexFlags("index", `Runs the ingestion pipeline once: every document entity stored since the last
@@ -137,26 +177,12 @@ failed downloads whose backoff has passed are retried. docvet serve does the
 same continuously: stop it first. A progress line goes to stderr, a summary to
 stdout. An index that cannot be opened is rebuilt from the sources.
 `, stderr, true)
-	cfg, log, err := f.parse(args, stderr)
+	r, err := f.open(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := openStoreForIndex(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	pool, fetch, opt, err := pipelineParts(cfg, f, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	pr := newProgress(stderr)
-	opt.Progress = pr.update
-	iopt, err := indexOptions(cfg)
-	if err != nil {
-		return err
-	}
+	defer r.close()
+	cfg, st, pool, fetch, opt, iopt, pr := r.cfg, r.st, r.pool, r.fetch, r.opt, r.iopt, r.pr
 	idx, err := ingest.OpenIndex(ctx, st, indexDir(cfg), iopt, pool, fetch, opt)
 	if err != nil {
 		return indexErr(err)
@@ -180,26 +206,12 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) er
 extracted again into a new index directory, which then replaces the current
 one (rename). The ledger is rewritten as it goes. docvet serve must be stopped.
 `, stderr, true)
-	cfg, log, err := f.parse(args, stderr)
+	r, err := f.open(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := openStoreForIndex(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	pool, fetch, opt, err := pipelineParts(cfg, f, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	pr := newProgress(stderr)
-	opt.Progress = pr.update
-	iopt, err := indexOptions(cfg)
-	if err != nil {
-		return err
-	}
+	defer r.close()
+	cfg, st, pool, fetch, opt, iopt, pr := r.cfg, r.st, r.pool, r.fetch, r.opt, r.iopt, r.pr
 	// Refuse while another process holds the index, before any work.
 	if idx, err := index.Open(indexDir(cfg), iopt); errors.Is(err, index.ErrInUse) {
 		return indexErr(err)
