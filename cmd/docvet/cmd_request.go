@@ -128,16 +128,29 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // runRequest implements "docvet request create|status".
 func runRequest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return subcommand(ctx, "request", args, stdout, stderr, []named{
+		{"create", runRequestCreate}, {"status", runRequestStatus}})
+}
+
+// named is one subcommand of a command group.
+type named struct {
+	name string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// subcommand runs the subcommand of group named by args[0].
+func subcommand(ctx context.Context, group string, args []string, stdout, stderr io.Writer, subs []named) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+		if len(args) > 0 && args[0] == s.name {
+			return s.run(ctx, args[1:], stdout, stderr)
+		}
+	}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: docvet request create|status ...", errUsage)
+		return fmt.Errorf("%w: docvet %s %s ...", errUsage, group, strings.Join(names, "|"))
 	}
-	switch args[0] {
-	case "create":
-		return runRequestCreate(ctx, args[1:], stdout, stderr)
-	case "status":
-		return runRequestStatus(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("%w: unknown request command %q (create, status)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown %s command %q (%s)", errUsage, group, args[0], strings.Join(names, ", "))
 }
 
 type listFlag []string

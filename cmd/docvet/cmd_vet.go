@@ -17,16 +17,8 @@ import (
 // runVet implements "docvet vet export|import": the vetting workbook of an
 // access request, through the running server (token scope subjects).
 func runVet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: docvet vet export|import ...", errUsage)
-	}
-	switch args[0] {
-	case "export":
-		return runVetExport(ctx, args[1:], stdout, stderr)
-	case "import":
-		return runVetImport(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("%w: unknown vet command %q (export, import)", errUsage, args[0])
+	return subcommand(ctx, "vet", args, stdout, stderr, []named{
+		{"export", runVetExport}, {"import", runVetImport}})
 }
 
 func workbookPath(id, dataType string) string {
