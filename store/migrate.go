@@ -107,6 +107,77 @@ var migrations = []string{
 		what       TEXT NOT NULL
 	 );
 	 CREATE INDEX decision_audit_by_request ON decision_audit (request_id, seq);`,
+	// 6: delivery (issue 6). delivery_rows: the outcome of each reviewed
+	// row (delivered, withheld, changed since review, ...), written once per
+	// row so a resumed delivery skips what is done. delivery_items: the
+	// encrypted items of a delivered row (content-addressed blobs on disk).
+	// delivery_bundles: the bundle zip per request. portal_tokens: the
+	// subject's portal access (hash of the token, never the token).
+	// outbox: notifications to send, written with the state change that
+	// causes them. audit_log: the hash-chained record of who did what.
+	`CREATE TABLE delivery_rows (
+		request_id TEXT NOT NULL,
+		row_id     TEXT NOT NULL,
+		data_type  TEXT NOT NULL,
+		outcome    TEXT NOT NULL,
+		reason     TEXT NOT NULL DEFAULT '',
+		at         INTEGER NOT NULL,
+		PRIMARY KEY (request_id, row_id)
+	 );
+	 CREATE TABLE delivery_items (
+		request_id TEXT NOT NULL,
+		item_id    TEXT NOT NULL,
+		row_id     TEXT NOT NULL,
+		data_type  TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		blob       TEXT NOT NULL,
+		size       INTEGER NOT NULL,
+		at         INTEGER NOT NULL,
+		PRIMARY KEY (request_id, item_id)
+	 );
+	 CREATE INDEX delivery_items_by_blob ON delivery_items (blob);
+	 CREATE TABLE delivery_bundles (
+		request_id TEXT PRIMARY KEY,
+		blob       TEXT NOT NULL,
+		size       INTEGER NOT NULL,
+		at         INTEGER NOT NULL
+	 );
+	 CREATE TABLE portal_tokens (
+		token_hash TEXT PRIMARY KEY,
+		request_id TEXT NOT NULL,
+		nonce      BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	 );
+	 CREATE INDEX portal_tokens_by_request ON portal_tokens (request_id);
+	 CREATE TABLE outbox (
+		id         INTEGER PRIMARY KEY,
+		kind       TEXT NOT NULL,
+		request_id TEXT NOT NULL,
+		recipient  TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		due_at     INTEGER NOT NULL,
+		attempts   INTEGER NOT NULL DEFAULT 0,
+		sent_at    INTEGER NOT NULL DEFAULT 0,
+		failed     INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		UNIQUE (kind, request_id, recipient)
+	 );
+	 CREATE INDEX outbox_due ON outbox (sent_at, failed, due_at);
+	 CREATE TABLE audit_log (
+		seq     INTEGER PRIMARY KEY,
+		at      INTEGER NOT NULL,
+		actor   TEXT NOT NULL,
+		event   TEXT NOT NULL,
+		request TEXT NOT NULL,
+		detail  TEXT NOT NULL,
+		prev    TEXT NOT NULL,
+		hash    TEXT NOT NULL
+	 );
+	 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+	 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
