@@ -44,6 +44,10 @@ type Config struct {
 	// Index configures the index and the ingestion pipeline (docvet serve,
 	// index, reindex and status read the same section).
 	Index IndexConfig `yaml:"index"`
+	// Delivery configures encrypted delivery and the subject portal.
+	Delivery DeliveryConfig `yaml:"delivery"`
+	// Notifications configures mail and SMS notifications.
+	Notifications NotifyConfig `yaml:"notifications"`
 }
 
 // IndexConfig configures the index and the ingestion pipeline.
@@ -312,7 +316,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Index.Workers = n
 	}
-	return nil
+	return c.deliveryEnv(getenv)
 }
 
 // applyDefaults fills unset values. It is idempotent.
@@ -341,6 +345,7 @@ func (c *Config) applyDefaults() {
 	if c.Auth.SecretFile == "" {
 		c.Auth.SecretFile = filepath.Join(c.DataDir, "jwt.secret")
 	}
+	c.deliveryDefaults()
 	ix := &c.Index
 	if ix.PhoneRegion == "" {
 		ix.PhoneRegion = identifiers.DefaultRegion
@@ -404,6 +409,7 @@ func (c Config) Validate() error {
 	if c.Limits.MaxPublishEntities < 1 || c.Limits.MaxPublishEntities > 1000000 {
 		add("limits.max_publish_entities must be 1..1000000")
 	}
+	c.validateDelivery(add)
 	ix := c.Index
 	if !identifiers.ValidRegion(ix.PhoneRegion) {
 		add("index.phone_region %q: want an ISO 3166-1 alpha-2 region such as NO", ix.PhoneRegion)

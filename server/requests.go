@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docvet/docvet/delivery"
 	"net/http"
 	"slices"
 	"sync"
@@ -84,7 +85,11 @@ func (s *Server) checkAccessRequest(index int, raw json.RawMessage) checked {
 		then: func(tx *store.Tx) error {
 			_, err := tx.RequestState(id)
 			if errors.Is(err, store.ErrNotFound) {
-				return tx.PutRequestState(id, store.RequestReceived, "")
+				if err := tx.PutRequestState(id, store.RequestReceived, ""); err != nil {
+					return err
+				}
+				return s.auditTx(tx, actorReceiver, "request.received", id, map[string]any{
+					"delete_request": ar.DeleteRequest, "lang": ar.Lang, "contact_type": string(ar.ContactInfoType)})
 			}
 			return err
 		}}
@@ -164,6 +169,7 @@ func (s *Server) afterPush(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h(w, r)
 		if r.PathValue("receiver") == "gdpr-access-request-in" {
+			s.step("received")
 			s.kickRequests()
 		}
 	}
@@ -246,10 +252,7 @@ func (rr *requestRunner) runOnce(ctx context.Context) (pending bool) {
 
 // failRequest moves a request to failed with a safe reason.
 func (rr *requestRunner) failRequest(ctx context.Context, id, reason string) error {
-	rr.s.log.Warn("requests: failed", "request", hashID(id), "reason", reason)
-	return rr.s.st.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
-		return tx.PutRequestState(id, store.RequestFailed, reason)
-	})
+	return rr.s.failRequest(ctx, id, reason)
 }
 
 // process searches one received request. An error leaves it "received"
@@ -305,7 +308,15 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 	}
 	s.log.Info("requests: searched", "request", hashID(id), "identifiers", len(ids), "skipped", len(skipped),
 		"subjects", len(subjects), "hits", len(res.Hits), "not_searchable", len(res.NotSearchable), "delete_request", ar.DeleteRequest)
-	return rr.awaitReview(wctx, id)
+	s.audit(wctx, actorSystem, "request.searched", id, map[string]any{"identifiers": len(ids), "skipped_identifiers": len(skipped),
+		"subjects": len(subjects), "hits": len(res.Hits), "not_searchable": len(res.NotSearchable)})
+	s.step("searched")
+	if err := rr.awaitReview(wctx, id); err != nil {
+		return err
+	}
+	s.step("awaiting-review")
+	rr.s.kickNotifier()
+	return nil
 }
 
 // awaitReview moves a searched request on to awaiting-review.
@@ -318,7 +329,21 @@ func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
 		if cur.State != store.RequestSearched {
 			return nil
 		}
-		return tx.PutRequestState(id, store.RequestAwaitingReview, "")
+		if err := tx.PutRequestState(id, store.RequestAwaitingReview, ""); err != nil {
+			return err
+		}
+		// The contacts of each data type with hits are told a workbook
+		// is ready (the outbox entry commits with the state).
+		types := map[string]bool{}
+		if err := search.Stream(ctx, rr.s.st, id, nil, func(h search.Hit) error { types[h.DataType] = true; return nil }, nil); err != nil {
+			return err
+		}
+		for dt := range types {
+			if err := tx.Enqueue(store.NotifyReviewers, id, dt, time.Now()); err != nil {
+				return err
+			}
+		}
+		return rr.s.auditTx(tx, actorSystem, "request.awaiting-review", id, map[string]any{"data_types_with_hits": len(types)})
 	})
 }
 
@@ -371,6 +396,65 @@ type requestStatus struct {
 	HitsPerType   map[string]int64 `json:"hits_per_data_type"`
 	NotSearchable int64            `json:"not_searchable"`
 	Decisions     map[string]int64 `json:"decisions_per_data_type,omitempty"`
+	Delivery      *deliveryStatus  `json:"delivery,omitempty"`
+	Notifications []notifyStatus   `json:"notifications,omitempty"`
+}
+
+// deliveryStatus counts a request's delivery so far (rows are recorded as
+// they are delivered, so a delivering request shows its progress).
+type deliveryStatus struct {
+	Rows          int        `json:"rows"`
+	Delivered     int        `json:"delivered"`
+	FileWithheld  int        `json:"file_withheld"`
+	Withheld      int        `json:"withheld"`
+	Changed       int        `json:"changed_since_review"`
+	Unavailable   int        `json:"unavailable"`
+	Items         int        `json:"items"`
+	Bytes         int64      `json:"bytes"`
+	BundleBytes   int64      `json:"bundle_bytes,omitempty"`
+	PortalExpires *time.Time `json:"portal_expires_at,omitempty"`
+}
+
+// notifyStatus is one notification of the request (no addresses).
+type notifyStatus struct {
+	Kind      string     `json:"kind"`
+	DataType  string     `json:"data_type,omitempty"`
+	Due       time.Time  `json:"due_at"`
+	Sent      *time.Time `json:"sent_at,omitempty"`
+	Attempts  int        `json:"attempts"`
+	Failed    bool       `json:"failed,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+}
+
+// deliveryStatusOf reads the delivery part of a request's status.
+func (s *Server) deliveryStatusOf(ctx context.Context, id string) (*deliveryStatus, []notifyStatus, error) {
+	_, sum, err := delivery.Contents(ctx, s.st, id, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ds *deliveryStatus
+	if sum.Rows > 0 {
+		ds = &deliveryStatus{Rows: sum.Rows, Delivered: sum.Delivered, FileWithheld: sum.FileWithheld, Withheld: sum.Withheld,
+			Changed: sum.Changed, Unavailable: sum.Unavailable, Items: sum.Items, Bytes: sum.Bytes}
+		if b, err := s.st.Bundle(ctx, id); err == nil {
+			ds.BundleBytes = b.Size
+		}
+		if p, err := s.st.PortalTokenOf(ctx, id); err == nil {
+			t := p.ExpiresAt.UTC()
+			ds.PortalExpires = &t
+		}
+	}
+	var ns []notifyStatus
+	err = s.st.Notifications(ctx, id, func(e store.OutboxEntry) error {
+		n := notifyStatus{Kind: e.Kind, DataType: e.Recipient, Due: e.DueAt.UTC(), Attempts: e.Attempts, Failed: e.Failed, LastError: e.LastError}
+		if !e.SentAt.IsZero() {
+			t := e.SentAt.UTC()
+			n.Sent = &t
+		}
+		ns = append(ns, n)
+		return nil
+	})
+	return ds, ns, err
 }
 
 // handleRequestStatus serves GET /api/access-requests/{id}: the lifecycle
@@ -410,5 +494,12 @@ func (s *Server) handleRequestStatus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ds, ns, err := s.deliveryStatusOf(r.Context(), id)
+	if err != nil {
+		s.log.Error("request status", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	out.Delivery, out.Notifications = ds, ns
 	writeJSON(w, http.StatusOK, out)
 }

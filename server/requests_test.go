@@ -12,6 +12,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/docvet/docvet/delivery"
 	"github.com/docvet/docvet/index"
 	"github.com/docvet/docvet/search"
 	"github.com/docvet/docvet/store"
@@ -296,12 +297,12 @@ func TestAccessRequestSearchAndWorkbookRoundTrip(t *testing.T) {
 	if wr.State != store.RequestReviewed || wr.Rows != 3 || wr.Withheld != 1 || wr.FileWithheld != 1 || wr.Text != 1 {
 		t.Fatalf("upload result %+v", wr)
 	}
-	got := map[string]rowDecision{}
+	got := map[string]delivery.Decision{}
 	if err := e.st.Decisions(context.Background(), "r1", func(d store.Decision) error {
 		if d.Reviewer != "reviewer-1" {
 			t.Errorf("reviewer %q", d.Reviewer)
 		}
-		var rd rowDecision
+		var rd delivery.Decision
 		if err := json.Unmarshal(d.Decision, &rd); err != nil {
 			return err
 		}

@@ -24,9 +24,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookExport))
 	mux.HandleFunc("POST /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookImport))
 
+	// The data subject's portal: the token in the path is the only
+	// credential; every wrong, expired or foreign token gets the same 404.
+	mux.HandleFunc("GET /portal/{token}", s.handlePortal)
+	mux.HandleFunc("GET /portal/{token}/bundle", s.handlePortalBundle)
+	mux.HandleFunc("GET /portal/{token}/items/{item}", s.handlePortalItem)
+
 	mux.HandleFunc("GET /api/admin/rejections", s.require(ScopeAdmin, s.handleRejections))
 	mux.HandleFunc("GET /api/admin/sources", s.require(ScopeAdmin, s.handleSources))
 	mux.HandleFunc("POST /api/admin/sources/{name}/pull", s.require(ScopeAdmin, s.handlePullNow))
+	mux.HandleFunc("GET /api/admin/audit", s.require(ScopeAdmin, s.handleAuditLog))
+	mux.HandleFunc("GET /api/admin/audit/verify", s.require(ScopeAdmin, s.handleAuditVerify))
 	mux.HandleFunc("POST /api/admin/setup", s.require(ScopeAdmin, s.handleSetup))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

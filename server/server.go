@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docvet/docvet/delivery"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,27 @@ type Server struct {
 	inflight  inflight
 	ingest    *ingestRun // nil unless EnableIngest was called
 	requests  *requestRunner
+	deliverer *delivery.Deliverer
+	delivery  *deliveryRunner
+	notifier  *notifier
+	portalRL  *failLimiter // rate limit of failed portal lookups per client
+	stepHook  func(step string)
+}
+
+// SetStepHook installs f, called after each lifecycle step of an access
+// request is committed ("received", "searched", "awaiting-review",
+// "reviewed", "delivering", "delivery.row", "delivered",
+// "notification.sent" before it is marked, "notification.marked"). Crash
+// tests use it to stop the process at an exact step. Call it before Serve.
+func (s *Server) SetStepHook(f func(step string)) {
+	s.stepHook = f
+	s.deliverer.SetAfterRow(func() { s.step("delivery.row") })
+}
+
+func (s *Server) step(name string) {
+	if s.stepHook != nil {
+		s.stepHook(name)
+	}
 }
 
 // ErrHandlersRunning is returned by Serve when handlers were still running
@@ -138,6 +160,14 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		s.byName[sc.Name] = p
 	}
 	s.requests = newRequestRunner(s)
+	if s.deliverer, err = newDeliverer(s); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	s.delivery = &deliveryRunner{s: s, kick: make(chan struct{}, 1)}
+	if s.notifier, err = newNotifier(s); err != nil {
+		return nil, err
+	}
+	s.portalRL = newFailLimiter(cfg.Delivery.PortalFailuresPerMinute)
 	s.handler = s.track(s.routes())
 	return s, nil
 }
@@ -188,6 +218,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { s.runIngest(pullCtx) })
 	}
 	wg.Go(func() { s.runRequests(pullCtx) })
+	wg.Go(func() { s.runDeliveries(pullCtx) })
+	wg.Go(func() { s.runNotifier(pullCtx) })
 	s.log.Info("serving", "addr", ln.Addr().String(), "sources", len(s.pullers))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/docvet/docvet/delivery"
 	"mime"
 	"net/http"
 	"slices"
@@ -174,6 +175,7 @@ func (s *Server) handleWorkbookExport(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	s.log.Info("workbook exported", "request", hashID(rs.ID), "scoped", dt != "", "hits", len(res.Hits), "bytes", cw.n)
+	s.audit(r.Context(), s.tokenSubject(r), "workbook.download", rs.ID, map[string]any{"data_type": dt, "hits": len(res.Hits)})
 }
 
 type countingWriter struct {
@@ -213,18 +215,6 @@ type WorkbookResult struct {
 	FileWithheld   int    `json:"file_withheld"`
 	Text           int    `json:"text"`
 	MetadataEdited int    `json:"metadata_edited"`
-}
-
-// rowDecision is the stored form of a vetting.RowDecision.
-type rowDecision struct {
-	IndexID      string                 `json:"index_id,omitempty"`
-	Sheet        string                 `json:"sheet,omitempty"`
-	Row          int                    `json:"row,omitempty"`
-	Withheld     bool                   `json:"withheld,omitempty"`
-	FileWithheld bool                   `json:"file_withheld,omitempty"`
-	HasText      bool                   `json:"has_text,omitempty"`
-	Text         string                 `json:"text,omitempty"`
-	Metadata     []vetting.MetadataEdit `json:"metadata,omitempty"`
 }
 
 // handleWorkbookImport serves POST /api/access-requests/{id}/workbook: the
@@ -277,6 +267,7 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 			out.Problems = append(out.Problems, workbookProblem{Sheet: p.Sheet, Row: p.Row, Column: p.Column, Message: p.Msg})
 		}
 		s.log.Info("workbook rejected", "request", hashID(rs.ID), "problems", len(ve.Problems))
+		s.audit(r.Context(), reviewer, "workbook.rejected", rs.ID, map[string]any{"data_type": dt, "problems": len(ve.Problems)})
 		writeJSON(w, http.StatusUnprocessableEntity, out)
 		return
 	case err != nil:
@@ -286,8 +277,7 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]store.Decision, 0, len(dec.Rows))
 	for _, d := range dec.Rows {
-		b, err := json.Marshal(rowDecision{IndexID: d.IndexID, Sheet: d.Sheet, Row: d.Row, Withheld: d.Withheld,
-			FileWithheld: d.FileWithheld, HasText: d.HasText, Text: d.Text, Metadata: d.Metadata})
+		b, err := json.Marshal(delivery.FromRow(d))
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "internal error")
 			return
@@ -327,7 +317,18 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 				state = store.RequestAwaitingReview
 			}
 		}
-		return tx.PutRequestState(rs.ID, state, "")
+		if err := tx.PutRequestState(rs.ID, state, ""); err != nil {
+			return err
+		}
+		kept, withheld, fileWithheld, text, meta := dec.Counts()
+		if err := s.auditTx(tx, reviewer, "workbook.upload", rs.ID, map[string]any{"data_type": dt, "rows": len(dec.Rows),
+			"kept": kept, "withheld": withheld, "file_withheld": fileWithheld, "text": text, "metadata_edited": meta}); err != nil {
+			return err
+		}
+		if state == store.RequestReviewed {
+			return s.auditTx(tx, reviewer, "request.reviewed", rs.ID, nil)
+		}
+		return nil
 	})
 	if errors.Is(err, store.ErrRequestDelivered) {
 		writeError(w, http.StatusConflict, "access request is being delivered: decisions can no longer be uploaded")
@@ -337,6 +338,10 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("workbook: store decisions", "request", hashID(rs.ID), "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error: nothing was stored")
 		return
+	}
+	if state == store.RequestReviewed {
+		s.step("reviewed")
+		s.kickDelivery()
 	}
 	kept, withheld, fileWithheld, text, meta := dec.Counts()
 	s.log.Info("workbook imported", "request", hashID(rs.ID), "scoped", dt != "", "rows", len(dec.Rows),

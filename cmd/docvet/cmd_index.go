@@ -334,42 +334,9 @@ reads the data directory.
 }
 
 func statusFromAPI(ctx context.Context, cfg server.Config, stdout io.Writer) error {
-	if _, err := os.Stat(cfg.Auth.SecretFile); err != nil {
-		return fmt.Errorf("docvet serve is running; reading its secret to ask it: %w", err)
-	}
-	secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+	body, err := localAPIGet(ctx, cfg, server.ScopeRead, "/api/status")
 	if err != nil {
 		return err
-	}
-	tok, err := server.SignToken(secret, "docvet-status", []string{server.ScopeRead}, time.Minute, time.Now())
-	if err != nil {
-		return err
-	}
-	host, port, err := net.SplitHostPort(cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %q: %w", cfg.Listen, err)
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/status", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		return fmt.Errorf("docvet serve holds the store but does not answer at %s: %w", cfg.Listen, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /api/status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
@@ -381,4 +348,48 @@ func statusFromAPI(ctx context.Context, cfg server.Config, stdout io.Writer) err
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", b)
 	return err
+}
+
+// localAPIGet asks the docvet serve that holds the data directory's store,
+// at its configured listen address, with a one-minute token of scope
+// signed by the local secret, and returns the 200 body.
+func localAPIGet(ctx context.Context, cfg server.Config, scope, path string) ([]byte, error) {
+	if _, err := os.Stat(cfg.Auth.SecretFile); err != nil {
+		return nil, fmt.Errorf("docvet serve is running; reading its secret to ask it: %w", err)
+	}
+	secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := server.SignToken(secret, "docvet-cli", []string{scope}, time.Minute, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", cfg.Listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("docvet serve holds the store but does not answer at %s: %w", cfg.Listen, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }

@@ -313,6 +313,26 @@ func runRequestStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 		HitsPerType   map[string]int64 `json:"hits_per_data_type"`
 		NotSearchable int64            `json:"not_searchable"`
 		Decisions     map[string]int64 `json:"decisions_per_data_type"`
+		Delivery      *struct {
+			Rows          int        `json:"rows"`
+			Delivered     int        `json:"delivered"`
+			FileWithheld  int        `json:"file_withheld"`
+			Withheld      int        `json:"withheld"`
+			Changed       int        `json:"changed_since_review"`
+			Unavailable   int        `json:"unavailable"`
+			Items         int        `json:"items"`
+			Bytes         int64      `json:"bytes"`
+			BundleBytes   int64      `json:"bundle_bytes"`
+			PortalExpires *time.Time `json:"portal_expires_at"`
+		} `json:"delivery"`
+		Notifications []struct {
+			Kind      string     `json:"kind"`
+			DataType  string     `json:"data_type"`
+			Sent      *time.Time `json:"sent_at"`
+			Attempts  int        `json:"attempts"`
+			Failed    bool       `json:"failed"`
+			LastError string     `json:"last_error"`
+		} `json:"notifications"`
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("read status: %w", err)
@@ -333,6 +353,34 @@ func runRequestStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 		for _, t := range types {
 			fmt.Fprintf(&out, "  %-24s %6d hits  %6d decisions\n", t, st.HitsPerType[t], st.Decisions[t])
 		}
+	}
+	if d := st.Delivery; d != nil {
+		fmt.Fprintf(&out, "delivery: %d of %d rows delivered (%d without the file), %d withheld, %d changed since review, %d unavailable\n",
+			d.Delivered, d.Rows, d.FileWithheld, d.Withheld, d.Changed, d.Unavailable)
+		fmt.Fprintf(&out, "  %d encrypted items, %d bytes", d.Items, d.Bytes)
+		if d.BundleBytes > 0 {
+			fmt.Fprintf(&out, "; bundle %d bytes", d.BundleBytes)
+		}
+		if d.PortalExpires != nil {
+			fmt.Fprintf(&out, "; portal link valid until %s", d.PortalExpires.Format(time.RFC3339))
+		}
+		out.WriteByte('\n')
+	}
+	for _, n := range st.Notifications {
+		state := "pending"
+		switch {
+		case n.Sent != nil:
+			state = "sent " + n.Sent.Format(time.RFC3339)
+		case n.Failed:
+			state = "gave up: " + n.LastError
+		case n.LastError != "":
+			state = fmt.Sprintf("pending after %d attempts: %s", n.Attempts, n.LastError)
+		}
+		who := n.Kind
+		if n.DataType != "" {
+			who += " of " + n.DataType
+		}
+		fmt.Fprintf(&out, "notification to %s: %s\n", who, state)
 	}
 	_, err = io.WriteString(stdout, out.String())
 	return err

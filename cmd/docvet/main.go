@@ -62,6 +62,8 @@ func commands() map[string]command {
 		"status":         {summary: "print dataset, ingestion and extraction-status counts", run: runStatus},
 		"request":        {summary: "file an access request or show its state (request create|status)", run: runRequest},
 		"vet":            {summary: "download or upload a request's vetting workbook (vet export|import)", run: runVet},
+		"audit":          {summary: "verify the audit log's hash chain or show its entries (audit verify|show)", run: runAudit},
+		"decrypt":        {summary: "decrypt delivered items or a bundle with the data subject's private key", run: runDecrypt},
 		"demo":           {summary: "run the pipeline on the embedded sample share and show what happened", run: runDemo},
 	}
 }
