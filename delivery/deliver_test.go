@@ -67,7 +67,7 @@ func corpusFile(t *testing.T) ([]byte, string) {
 	return nil, ""
 }
 
-func genKey(t *testing.T, typ string, bits int) (string, []byte) {
+func genKey(t testing.TB, typ string, bits int) (string, []byte) {
 	t.Helper()
 	k, err := crypto.GenerateKey("Subject", "subject@example.org", typ, bits)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -45,11 +46,13 @@ const (
 	demoDataType = "hr-documents"
 )
 
-// runDemo runs the pipeline as far as it exists on the embedded sample share:
-// a file-share source and the core service on loopback, data type
-// registration over the push API, a pull, extraction of every document in
-// sandboxed workers, then a delete and a move on the share to show change
-// detection. It prints what happened and where to look next.
+// runDemo runs the whole journey on the embedded sample share: a file-share
+// source and the core on loopback, data type registration over the push
+// API, a pull, extraction in sandboxed workers, change detection (a delete
+// and a move), then the core as the full service: an access request with a
+// generated key pair, the vetting workbook with scripted reviewer edits,
+// encrypted delivery, the subject's mail and portal, decryption on the
+// subject's side and the audit log check. It prints every artefact's path.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -73,30 +76,43 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		*dir = d
 	}
-	d := &demo{dir: *dir, out: stdout, log: logger}
-	return d.run(ctx, *inProcess)
+	d := &demo{dir: *dir, out: stdout, log: logger, inProcess: *inProcess}
+	return d.run(ctx)
 }
 
 type demo struct {
-	dir string
-	out io.Writer
-	log *slog.Logger
+	dir       string
+	out       io.Writer
+	log       *slog.Logger
+	inProcess bool
 
 	share      *fileshare.Share
+	shareDir   string
 	sourceURL  string
 	coreURL    string
 	core       *server.Server
 	coreCfg    server.Config
 	coreStore  *store.Store
 	adminToken string
+	ex         ingest.Extractor
 	index      *index.Index
+	closeIndex func() error
 	pipeline   *ingest.Pipeline
-	closers    []func()
+	stopHTTP   func() // the first part's HTTP server (Handler only)
+	// closers run in reverse order when the demo ends: the service before
+	// the extractor it uses, the store after everything writing to it.
+	closers []func()
+
+	// The journey (demo_journey.go).
+	svcCfg        server.Config
+	reviewerToken string
+	mailer        *demoMailer
+	keyFile       string
 }
 
 func (d *demo) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
 
-func (d *demo) run(ctx context.Context, inProcess bool) error {
+func (d *demo) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer func() {
@@ -104,24 +120,20 @@ func (d *demo) run(ctx context.Context, inProcess bool) error {
 			d.closers[i]()
 		}
 	}()
-	shareDir := filepath.Join(d.dir, "share")
-	if err := writeSampleShare(shareDir); err != nil {
+	d.shareDir = filepath.Join(d.dir, "share")
+	if err := writeSampleShare(d.shareDir); err != nil {
 		return err
 	}
 	d.say("docvet demo — working directory %s", d.dir)
 	d.say("")
-	d.say("1. Sample share written to %s (invented people; one hidden file; one .pdf that is really a Word file)", shareDir)
+	d.say("1. Sample share written to %s (invented people; one hidden file; one .pdf that is really a Word file)", d.shareDir)
 
-	stop, err := d.startSource(ctx, shareDir)
-	if err != nil {
+	if err := d.startSource(ctx, d.shareDir); err != nil {
 		return err
 	}
-	defer stop()
-	stopCore, err := d.startCore(ctx)
-	if err != nil {
+	if err := d.startCore(ctx); err != nil {
 		return err
 	}
-	defer stopCore()
 
 	if err := d.registerDataType(ctx); err != nil {
 		return err
@@ -135,10 +147,10 @@ func (d *demo) run(ctx context.Context, inProcess bool) error {
 	}
 	d.say("4. The core pulled %d documents from the source into dataset %q.", countLive(docs), "source:"+demoSource)
 	mode := "sandboxed extract-worker processes"
-	if inProcess {
+	if d.inProcess {
 		mode = "this process"
 	}
-	st, err := d.ingest(ctx, inProcess)
+	st, err := d.ingest(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -151,19 +163,13 @@ func (d *demo) run(ctx context.Context, inProcess bool) error {
 	if err := d.lookups(ctx); err != nil {
 		return err
 	}
-	if err := d.changeShare(ctx, shareDir, inProcess); err != nil {
+	if err := d.changeShare(ctx, d.shareDir); err != nil {
 		return err
 	}
-	d.say("")
-	d.say("Where to look next:")
-	d.say("  core database      %s (datasets, ledger)", filepath.Join(d.dir, "data", "docvet.db"))
-	d.say("  search index       %s", d.indexDir())
-	d.say("  source state       %s", filepath.Join(d.dir, "source", "state.db"))
-	d.say("  run it yourself    docvet source fileshare --root %s --data-type %s", shareDir, demoDataType)
-	d.say("                     docvet serve --config docvet.example.yaml")
-	d.say("  extract one file   docvet extract %s", filepath.Join(shareDir, "hr", "2019", "contract-4711.pdf"))
-	d.say("  access requests    docvet request create ... and docvet vet export|import against docvet serve (README)")
-	d.say("Encrypted delivery to the subject's key and the subject portal are the next step of the pipeline.")
+	if err := d.journey(ctx); err != nil {
+		return err
+	}
+	d.whereNext()
 	return nil
 }
 
@@ -186,39 +192,43 @@ func writeSampleShare(dir string) error {
 }
 
 // serveOn serves h on a fresh loopback port and returns its base URL.
-func serveOn(ctx context.Context, h http.Handler) (string, func(), error) {
+func serveOn(h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + ln.Addr().String(), func() { stopServer(srv) }, nil
 }
 
-func (d *demo) startSource(ctx context.Context, shareDir string) (func(), error) {
+// stopServer ends one of the demo's HTTP servers. Their clients (the demo
+// itself; the core's pullers, ingestion and delivery) have finished when it
+// is called, so closing is enough: Shutdown would wait 5 s for a
+// connection a client's transport dialled but never used (net/http counts
+// new connections as active that long).
+func stopServer(srv *http.Server) {
+	srv.Close()
+}
+
+func (d *demo) startSource(ctx context.Context, shareDir string) error {
 	st, err := store.Open(ctx, filepath.Join(d.dir, "source", "state.db"), store.Options{})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The public URL must be known before the share builds entities, so
 	// listen first.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		st.Close()
-		return nil, err
+		return err
 	}
 	d.sourceURL = "http://" + ln.Addr().String()
 	share, err := fileshare.New(shareDir, st, fileshare.Options{DataType: demoDataType, PublicURL: d.sourceURL, Logger: d.log})
 	if err != nil {
 		ln.Close()
 		st.Close()
-		return nil, err
+		return err
 	}
 	d.share = share
 	srv := &http.Server{Handler: sources.NewHandler(share, sources.HandlerOptions{Logger: d.log}), ReadHeaderTimeout: 10 * time.Second}
@@ -227,15 +237,14 @@ func (d *demo) startSource(ctx context.Context, shareDir string) (func(), error)
 	if err != nil {
 		srv.Close()
 		st.Close()
-		return nil, fmt.Errorf("scan sample share: %w", err)
+		return fmt.Errorf("scan sample share: %w", err)
 	}
 	d.say("2. File-share source listening on %s: scanned %s", d.sourceURL, statsLine(stats))
-	return func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
+	d.closers = append(d.closers, func() {
+		stopServer(srv)
 		st.Close()
-	}, nil
+	})
+	return nil
 }
 
 func statsLine(s sources.ScanStats) string {
@@ -248,14 +257,11 @@ func shortMIME(m string) string {
 	return strings.TrimPrefix(m, "application/vnd.openxmlformats-officedocument.")
 }
 
-func (d *demo) startCore(ctx context.Context) (func(), error) {
-	dataDir := filepath.Join(d.dir, "data")
-	st, err := store.Open(ctx, filepath.Join(dataDir, "docvet.db"), store.Options{})
-	if err != nil {
-		return nil, err
-	}
-	cfg := server.Config{
-		DataDir: dataDir,
+// coreConfig is the core's configuration: the sample share as its one
+// source. The full service (startService) adds the portal URL it listens on.
+func (d *demo) coreConfig() server.Config {
+	return server.Config{
+		DataDir: filepath.Join(d.dir, "data"),
 		Listen:  "127.0.0.1:0",
 		Sources: []server.SourceConfig{{
 			Name:     demoSource,
@@ -263,63 +269,87 @@ func (d *demo) startCore(ctx context.Context) (func(), error) {
 			Interval: time.Hour, // the demo pulls explicitly
 		}},
 	}
+}
+
+// startCore opens the core's store and serves the core's HTTP API; the
+// demo drives pulls and ingestion itself until startService hands both to
+// the full service.
+func (d *demo) startCore(ctx context.Context) error {
+	cfg := d.coreConfig()
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "docvet.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() { st.Close() })
 	d.coreCfg, d.coreStore = cfg, st
 	core, err := server.New(st, cfg, d.log)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	d.core = core
-	url, stop, err := serveOn(ctx, core.Handler())
+	url, stop, err := serveOn(core.Handler())
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
+	d.stopHTTP = sync.OnceFunc(stop)
+	d.closers = append(d.closers, d.stopHTTP)
 	d.coreURL = url
 	d.adminToken, err = server.SignToken(core.Secret(), "docvet-demo", []string{"admin", "push", "read"}, time.Hour, time.Now())
 	if err != nil {
-		stop()
-		st.Close()
-		return nil, err
+		return err
 	}
 	d.say("3. Core service listening on %s (receivers, publishers and admin API behind bearer tokens)", d.coreURL)
-	return func() { stop(); st.Close() }, nil
+	return nil
 }
 
-// call sends an authenticated request to the core and decodes a JSON answer.
+// call sends a request with the operator's token to the core and decodes
+// a JSON answer.
 func (d *demo) call(ctx context.Context, method, p string, body any, out any) error {
 	var r io.Reader
+	ctype := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		r = bytes.NewReader(b)
+		r, ctype = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.coreURL+p, r)
+	b, err := d.raw(ctx, method, p, d.adminToken, ctype, r)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.adminToken)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(b)))
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// raw sends a request to the core with token (none if empty) and returns
+// the body of a 2xx answer.
+func (d *demo) raw(ctx context.Context, method, p, token, ctype string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, d.coreURL+p, body)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
 }
 
 func (d *demo) registerDataType(ctx context.Context) error {
@@ -364,28 +394,33 @@ func countLive(docs []sources.Document) int {
 // ingest runs the real ingestion pipeline once over the core's document
 // datasets: download under the source's base, extraction (sandboxed
 // workers unless inProcess), one Bleve batch, ledger rows.
-func (d *demo) ingest(ctx context.Context, inProcess bool) (ingest.Stats, error) {
+// The extractor stays for the full service (startService).
+func (d *demo) ingest(ctx context.Context) (ingest.Stats, error) {
 	if d.pipeline == nil {
-		var ex ingest.Extractor
-		if inProcess {
-			ex = extractor.New(extractor.Options{})
+		if d.inProcess {
+			d.ex = extractor.New(extractor.Options{})
 		} else {
 			pool, err := extractor.NewPool(extractor.PoolOptions{Size: 2})
 			if err != nil {
 				return ingest.Stats{}, fmt.Errorf("start extraction workers: %w", err)
 			}
 			d.closers = append(d.closers, func() { pool.Close() })
-			ex = pool
+			d.ex = pool
 		}
 		fetch := extractor.NewFetcher(extractor.FetchOptions{})
 		datasets, bases := d.coreCfg.IngestDatasets()
 		opt := ingest.Options{Datasets: datasets, AllowedBases: bases, Logger: d.log}
-		ix, err := ingest.OpenIndex(ctx, d.coreStore, d.indexDir(), index.Options{}, ex, fetch, opt)
+		iopt, err := d.coreCfg.IndexOptions() // the same as the full service's: no rebuild there
 		if err != nil {
 			return ingest.Stats{}, err
 		}
-		d.closers = append(d.closers, func() { ix.Close() })
-		p, err := ingest.New(d.coreStore, ix, ex, fetch, opt)
+		ix, err := ingest.OpenIndex(ctx, d.coreStore, d.indexDir(), iopt, d.ex, fetch, opt)
+		if err != nil {
+			return ingest.Stats{}, err
+		}
+		d.closeIndex = sync.OnceValue(ix.Close)
+		d.closers = append(d.closers, func() { d.closeIndex() })
+		p, err := ingest.New(d.coreStore, ix, d.ex, fetch, opt)
 		if err != nil {
 			return ingest.Stats{}, err
 		}
@@ -462,7 +497,7 @@ func (d *demo) lookups(ctx context.Context) error {
 
 // changeShare deletes one file and moves another, rescans and pulls again,
 // showing that deletions and moves reach the core as tombstones.
-func (d *demo) changeShare(ctx context.Context, shareDir string, inProcess bool) error {
+func (d *demo) changeShare(ctx context.Context, shareDir string) error {
 	before, err := d.pulled(ctx)
 	if err != nil {
 		return err
@@ -503,7 +538,7 @@ func (d *demo) changeShare(ctx context.Context, shareDir string, inProcess bool)
 	if len(changes) != 3 {
 		return errors.New("demo: expected one delete and one move (delete + new) to be published")
 	}
-	st, err := d.ingest(ctx, inProcess)
+	st, err := d.ingest(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
