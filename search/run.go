@@ -159,9 +159,9 @@ func Run(ctx context.Context, snap *index.Snapshot, st *store.Store, q Query) (R
 		// The index matched but the stored text shows no occurrence: the
 		// identifier options differ from the index's. Kept as hits (an
 		// omission is worse than a row without snippets).
-		log.Warn("search: hits without located matches", "request", q.RequestID, "hits", unlocated)
+		log.Warn("search: hits without located matches", "hits", unlocated)
 	}
-	log.Info("search: done", "request", q.RequestID, "identifiers", len(needles), "hits", len(res.Hits),
+	log.Info("search: done", "identifiers", len(needles), "hits", len(res.Hits),
 		"not_searchable", len(res.NotSearchable), "indexed_docs", n, "took", time.Since(started))
 	return res, nil
 }

@@ -153,6 +153,9 @@ func (s *Server) runIngest(ctx context.Context) {
 	r.p, r.idx = p, idx
 	r.mu.Unlock()
 	r.state.Store("running")
+	// Requests waiting for the index start now, not at their next retry.
+	s.kickRequests()
+	s.kickDelivery()
 	_ = p.Run(ctx)
 	r.mu.Lock()
 	r.idx = nil

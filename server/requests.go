@@ -293,7 +293,7 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 		Identifiers: ids,
 		DataTypes:   s.types.list(),
 		IDs:         opts,
-		Logger:      s.log.With("component", "search"),
+		Logger:      s.log.With("component", "search", "request", hashID(id)),
 	})
 	if errors.Is(err, search.ErrNoIdentifiers) {
 		return rr.failRequest(ctx, id, "no searchable identifier")

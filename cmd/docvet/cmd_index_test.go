@@ -28,6 +28,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "extract-worker" {
 		os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr))
 	}
+	// The lifecycle crash test's child: docvet serve with a kill hook
+	// (cmd_lifecycle_test.go).
+	if spec := os.Getenv(lcEnvChild); spec != "" {
+		os.Exit(lifecycleChild(spec))
+	}
 	os.Exit(m.Run())
 }
 
