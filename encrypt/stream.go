@@ -89,10 +89,13 @@ const (
 // at a character boundary, keeping the extension. A zero modTime, or one
 // outside OpenPGP's 32-bit range, is sent as 0 ("no time").
 //
-// Memory is constant whatever the size: three 64 KiB chunk buffers. Writes
+// Memory is constant whatever the size: four 64 KiB chunk buffers. Writes
 // reach dst one chunk (64 KiB + a header byte) at a time, so dst needs no
-// extra buffering. The writer is not safe for concurrent use; after an
-// error every call returns it.
+// extra buffering. From the first full chunk on, dst is written from
+// another goroutine (never concurrently, in order; Close waits for it),
+// and a write error of dst comes back from a later Write or from Close.
+// The returned writer is not safe for concurrent use; after an error every
+// call returns it.
 func (r *Recipient) Encrypt(dst io.Writer, filename string, modTime time.Time) (io.WriteCloser, error) {
 	if dst == nil {
 		return nil, errors.New("encrypt: nil destination")
@@ -118,11 +121,11 @@ func (r *Recipient) Encrypt(dst io.Writer, filename string, modTime time.Time) (
 		dst:  dst,
 		cfb:  cfbEncrypter{b: block, used: aes.BlockSize},
 		mdc:  sha1.New(),
-		out:  make([]byte, hdrRoom+chunkSize),
+		outs: [2][]byte{make([]byte, hdrRoom+chunkSize), make([]byte, hdrRoom+chunkSize)},
 		lits: [2][]byte{make([]byte, hdrRoom+chunkSize), make([]byte, hdrRoom+chunkSize)},
 	}
 	// The encrypted packet's body starts with its version, in clear.
-	w.out[hdrRoom] = seipdVersion1
+	w.outs[0][hdrRoom] = seipdVersion1
 	w.outN = 1
 	// Then, encrypted and hashed: a random block and a repeat of its last
 	// two bytes (the "quick check" of RFC 4880 §5.13), as plain CFB with a
@@ -152,16 +155,18 @@ func (r *Recipient) Encrypt(dst io.Writer, filename string, modTime time.Time) (
 // written to dst when full. A full chunk is sent as a partial body only
 // once more data comes, so the last chunk, never partial, is never empty.
 //
-// From the second chunk on, SHA-1 runs on another goroutine while the
-// chunk is encrypted (CFB encryption is serial: the two together would
-// take one core ~1.5x as long); the two literal buffers alternate so the
-// next chunk fills while the hash of the last one finishes.
+// From the first full chunk on, SHA-1 runs on one goroutine and the
+// writes to dst on another while the next chunk is encrypted (CFB
+// encryption is serial, about as costly as the other two together): each
+// buffer pair alternates, so one fills while the other is hashed or
+// written.
 type messageWriter struct {
 	dst io.Writer
 	cfb cfbEncrypter
 	mdc hash.Hash
 
-	out        []byte // hdrRoom, then ciphertext of the encrypted packet's body
+	outs       [2][]byte // hdrRoom, then ciphertext of the encrypted packet's body
+	curOut     int       // the encrypted buffer being filled
 	outN       int
 	outStarted bool // the encrypted packet's tag was written
 
@@ -170,7 +175,9 @@ type messageWriter struct {
 	litN       int
 	litStarted bool // the literal packet's tag was sealed
 
-	hasher  *asyncHash // nil until the first full chunk
+	// Both nil until the first full chunk.
+	hasher  *asyncHash
+	writer  *asyncWriter
 	cleanup runtime.Cleanup
 
 	err    error
@@ -214,10 +221,9 @@ func (w *messageWriter) Close() error {
 	}
 	if w.hasher != nil {
 		w.hasher.wait(0)
-		w.cleanup.Stop()
-		w.hasher.stop()
 	}
 	if w.err != nil {
+		w.stopStages()
 		return w.err
 	}
 	// MDC packet: its tag and length are hashed, then the SHA-1 of
@@ -228,7 +234,22 @@ func (w *messageWriter) Close() error {
 	w.mdc.Sum(mdc[:2])
 	w.seal(mdc[:])
 	w.flushOut(true)
+	w.stopStages()
 	return w.err
+}
+
+// stopStages waits for the hash and write goroutines and ends them.
+func (w *messageWriter) stopStages() {
+	if w.hasher == nil {
+		return
+	}
+	w.hasher.wait(0)
+	if err := w.writer.wait(0); err != nil && w.err == nil {
+		w.err = err
+	}
+	w.cleanup.Stop()
+	w.hasher.stop()
+	w.writer.stop()
 }
 
 // sealLiteral frames the literal chunk (partial or final), hashes and
@@ -241,8 +262,9 @@ func (w *messageWriter) sealLiteral(final bool) {
 	w.litN = 0
 	if w.hasher == nil && !final {
 		w.hasher = startHash(w.mdc)
-		// A writer dropped without Close must not leave the goroutine.
-		w.cleanup = runtime.AddCleanup(w, func(a *asyncHash) { a.stop() }, w.hasher)
+		w.writer = startWriter(w.dst)
+		// A writer dropped without Close must not leave the goroutines.
+		w.cleanup = runtime.AddCleanup(w, func(s stages) { s.h.stop(); s.w.stop() }, stages{w.hasher, w.writer})
 	}
 	if w.hasher == nil {
 		w.mdc.Write(chunk)
@@ -270,7 +292,7 @@ func (w *messageWriter) seal(p []byte) {
 		}
 		k := min(len(p), chunkSize-w.outN)
 		start := hdrRoom + w.outN
-		w.cfb.xor(w.out[start:start+k], p[:k])
+		w.cfb.xor(w.outs[w.curOut][start:start+k], p[:k])
 		w.outN += k
 		p = p[k:]
 	}
@@ -311,18 +333,79 @@ func (a *asyncHash) wait(n int) {
 
 func (a *asyncHash) stop() { a.once.Do(func() { close(a.jobs) }) }
 
-// flushOut frames and writes the encrypted packet's chunk.
+// asyncWriter writes chunks to dst on its own goroutine, in order. At most
+// two chunks are outstanding; after an error it writes nothing more.
+type asyncWriter struct {
+	jobs    chan []byte
+	done    chan error
+	pending int
+	err     error
+	once    sync.Once
+}
+
+func startWriter(dst io.Writer) *asyncWriter {
+	a := &asyncWriter{jobs: make(chan []byte, 2), done: make(chan error, 2)}
+	go func(dst io.Writer, jobs <-chan []byte, done chan<- error) {
+		var err error
+		for p := range jobs {
+			if err == nil {
+				_, err = dst.Write(p)
+			}
+			done <- err
+		}
+	}(dst, a.jobs, a.done)
+	return a
+}
+
+func (a *asyncWriter) submit(p []byte) {
+	a.jobs <- p
+	a.pending++
+}
+
+// wait returns once at most n chunks are still being written, with the
+// first write error.
+func (a *asyncWriter) wait(n int) error {
+	for a.pending > n {
+		if err := <-a.done; err != nil && a.err == nil {
+			a.err = err
+		}
+		a.pending--
+	}
+	return a.err
+}
+
+func (a *asyncWriter) stop() { a.once.Do(func() { close(a.jobs) }) }
+
+// stages are the goroutines of one message, for its cleanup.
+type stages struct {
+	h *asyncHash
+	w *asyncWriter
+}
+
+// flushOut frames the encrypted packet's chunk and writes it: directly
+// for a short message, else through the write goroutine while the next
+// chunk is encrypted into the other buffer.
 func (w *messageWriter) flushOut(final bool) {
 	if w.err != nil {
 		return
 	}
-	h := frameHeader(w.out[:hdrRoom], tagSEIPD, !w.outStarted, final, w.outN)
+	out := w.outs[w.curOut]
+	h := frameHeader(out[:hdrRoom], tagSEIPD, !w.outStarted, final, w.outN)
 	w.outStarted = true
-	if _, err := w.dst.Write(w.out[hdrRoom-h : hdrRoom+w.outN]); err != nil {
-		w.err = err
+	frame := out[hdrRoom-h : hdrRoom+w.outN]
+	w.outN = 0
+	if w.writer == nil {
+		if _, err := w.dst.Write(frame); err != nil {
+			w.err = err
+		}
 		return
 	}
-	w.outN = 0
+	w.writer.submit(frame)
+	w.curOut ^= 1
+	// The buffer filled next was written two chunks ago: wait for it.
+	if err := w.writer.wait(1); err != nil {
+		w.err = err
+	}
 }
 
 // frameHeader writes, right-aligned in room (hdrRoom bytes), the packet tag

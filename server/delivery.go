@@ -112,7 +112,7 @@ func (dr *deliveryRunner) runOnce(ctx context.Context) (pending bool) {
 			}
 			return s.auditTx(tx, actorSystem, "delivery.started", rs.ID, nil)
 		}); err != nil {
-			s.log.Error("delivery: start", "request", hashID(rs.ID), "err", err)
+			s.log.Error("delivery: start", "request", s.hashID(rs.ID), "err", err)
 			pending = true
 			continue
 		}
@@ -129,7 +129,7 @@ func (dr *deliveryRunner) runOnce(ctx context.Context) (pending bool) {
 		}
 		if err := dr.deliver(ctx, rs.ID); err != nil {
 			if ctx.Err() == nil {
-				s.log.Error("delivery: failed; will retry", "request", hashID(rs.ID), "err", err)
+				s.log.Error("delivery: failed; will retry", "request", s.hashID(rs.ID), "err", err)
 			}
 			pending = true
 		}
@@ -189,7 +189,7 @@ func (dr *deliveryRunner) deliver(ctx context.Context, id string) error {
 	case err != nil:
 		return err
 	}
-	s.log.Info("requests: delivered", "request", hashID(id), "rows", sum.Rows, "items", sum.Items, "changed", sum.Changed)
+	s.log.Info("requests: delivered", "request", s.hashID(id), "rows", sum.Rows, "items", sum.Items, "changed", sum.Changed)
 	s.step("delivered")
 	s.kickNotifier()
 	return nil
@@ -197,7 +197,7 @@ func (dr *deliveryRunner) deliver(ctx context.Context, id string) error {
 
 // failRequest moves a request to failed with a safe reason, audited.
 func (s *Server) failRequest(ctx context.Context, id, reason string) error {
-	s.log.Warn("requests: failed", "request", hashID(id), "reason", reason)
+	s.log.Warn("requests: failed", "request", s.hashID(id), "reason", reason)
 	return s.st.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		if err := tx.PutRequestState(id, store.RequestFailed, reason); err != nil {
 			return err

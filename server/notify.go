@@ -152,7 +152,7 @@ func (n *notifier) runOnce(ctx context.Context) {
 			if err != nil {
 				s.log.Error("notify: mark sent", "err", err)
 			}
-			s.log.Info("notify: sent", "kind", e.Kind, "request", hashID(e.RequestID), "messages", sent)
+			s.log.Info("notify: sent", "kind", e.Kind, "request", s.hashID(e.RequestID), "messages", sent)
 			s.step("notification.marked")
 		case errors.Is(err, errNoSender):
 			if !n.warned[e.Kind] {
@@ -180,7 +180,7 @@ func (n *notifier) runOnce(ctx context.Context) {
 			}); uerr != nil {
 				s.log.Error("notify: mark attempt", "err", uerr)
 			}
-			s.log.Warn("notify: send failed", "kind", e.Kind, "request", hashID(e.RequestID), "attempt", attempts,
+			s.log.Warn("notify: send failed", "kind", e.Kind, "request", s.hashID(e.RequestID), "attempt", attempts,
 				"gave_up", giveUp, "reason", reason)
 		}
 	}

@@ -32,7 +32,7 @@ import (
 //     the guess, which does not help to find a token whose hash matches
 //     (a preimage), so no constant-time comparison is needed; nothing else
 //     compares the token.
-//   - The token is never logged or audited: logs carry hashID(request),
+//   - The token is never logged or audited: logs carry s.hashID(request),
 //     the audit log the keyed request reference.
 //   - Responses carry no-store, no-referrer (the token is in the URL) and
 //     a CSP that allows no scripts, frames or outside resources. The page
@@ -140,7 +140,7 @@ func (s *Server) portalCheck(w http.ResponseWriter, r *http.Request) (portalGran
 		return portalGrant{}, false
 	}
 	if err != nil {
-		s.log.Error("portal: request state", "request", hashID(p.RequestID), "err", err)
+		s.log.Error("portal: request state", "request", s.hashID(p.RequestID), "err", err)
 		portalInternalError(w)
 		return portalGrant{}, false
 	}
@@ -149,7 +149,7 @@ func (s *Server) portalCheck(w http.ResponseWriter, r *http.Request) (portalGran
 		return portalGrant{}, false
 	}
 	if s.deliverer == nil {
-		s.log.Error("portal: no delivery store", "request", hashID(p.RequestID))
+		s.log.Error("portal: no delivery store", "request", s.hashID(p.RequestID))
 		portalInternalError(w)
 		return portalGrant{}, false
 	}
@@ -182,13 +182,13 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	lang := s.requestLanguage(ctx, g.requestID)
 	types, sum, err := delivery.Contents(ctx, s.st, g.requestID, nil)
 	if err != nil {
-		s.log.Error("portal: contents", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: contents", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
 	b, err := s.st.Bundle(ctx, g.requestID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Error("portal: bundle", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: bundle", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
@@ -221,7 +221,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := portalPage.Execute(&buf, data); err != nil {
-		s.log.Error("portal: render", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: render", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
@@ -257,13 +257,13 @@ func (s *Server) handlePortalItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("portal: item", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: item", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
 	f, err := s.deliverer.Blobs().Open(it.Blob)
 	if err != nil {
-		s.log.Error("portal: open item", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: open item", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
@@ -288,13 +288,13 @@ func (s *Server) handlePortalBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("portal: bundle", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: bundle", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}
 	f, err := s.deliverer.Blobs().Open(b.Blob)
 	if err != nil {
-		s.log.Error("portal: open bundle", "request", hashID(g.requestID), "err", err)
+		s.log.Error("portal: open bundle", "request", s.hashID(g.requestID), "err", err)
 		portalInternalError(w)
 		return
 	}

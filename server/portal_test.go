@@ -460,7 +460,7 @@ func TestPortal(t *testing.T) {
 			t.Fatalf("status %d", r.status)
 		}
 		wantPortalHeaders(t, "500", r.header)
-		if !strings.Contains(logs.String(), "portal: open item") || !strings.Contains(logs.String(), hashID(bad.id)) {
+		if !strings.Contains(logs.String(), "portal: open item") || !strings.Contains(logs.String(), e.srv.hashID(bad.id)) {
 			t.Errorf("the failure is not logged with the request's hash: %s", logs.String())
 		}
 	})

@@ -329,6 +329,6 @@ func (s *Server) recordRejection(tx *store.Tx, dataset, origin string, it checke
 	if id == "" {
 		id = "(no _id)"
 	}
-	s.log.Debug("entity rejected", "dataset", dataset, "origin", origin, "entity", hashID(id), "index", it.index)
+	s.log.Debug("entity rejected", "dataset", dataset, "origin", origin, "entity", s.hashID(id), "index", it.index)
 	return tx.Reject(store.Rejection{Dataset: dataset, EntityID: id, Origin: origin, Reason: it.reason})
 }

@@ -218,7 +218,7 @@ func (rr *requestRunner) runOnce(ctx context.Context) (pending bool) {
 	}
 	for _, rs := range searched {
 		if err := rr.awaitReview(ctx, rs.ID); err != nil {
-			log.Error("requests: set awaiting-review", "request", hashID(rs.ID), "err", err)
+			log.Error("requests: set awaiting-review", "request", rr.s.hashID(rs.ID), "err", err)
 			pending = true
 		}
 	}
@@ -242,7 +242,7 @@ func (rr *requestRunner) runOnce(ctx context.Context) (pending bool) {
 		rr.waiting = false
 		if err := rr.process(ctx, ix, rs.ID); err != nil {
 			if ctx.Err() == nil {
-				log.Error("requests: search failed; will retry", "request", hashID(rs.ID), "err", err)
+				log.Error("requests: search failed; will retry", "request", rr.s.hashID(rs.ID), "err", err)
 			}
 			pending = true
 		}
@@ -293,7 +293,7 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 		Identifiers: ids,
 		DataTypes:   s.types.list(),
 		IDs:         opts,
-		Logger:      s.log.With("component", "search", "request", hashID(id)),
+		Logger:      s.log.With("component", "search", "request", s.hashID(id)),
 	})
 	if errors.Is(err, search.ErrNoIdentifiers) {
 		return rr.failRequest(ctx, id, "no searchable identifier")
@@ -306,7 +306,7 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 	if err := search.Save(wctx, s.st, res, false); err != nil && !errors.Is(err, store.ErrSnapshotExists) {
 		return err
 	}
-	s.log.Info("requests: searched", "request", hashID(id), "identifiers", len(ids), "skipped", len(skipped),
+	s.log.Info("requests: searched", "request", s.hashID(id), "identifiers", len(ids), "skipped", len(skipped),
 		"subjects", len(subjects), "hits", len(res.Hits), "not_searchable", len(res.NotSearchable), "delete_request", ar.DeleteRequest)
 	s.audit(wctx, actorSystem, "request.searched", id, map[string]any{"identifiers": len(ids), "skipped_identifiers": len(skipped),
 		"subjects": len(subjects), "hits": len(res.Hits), "not_searchable": len(res.NotSearchable)})
@@ -360,7 +360,7 @@ func (rr *requestRunner) subjects(ctx context.Context, userID string) ([]search.
 		if err != nil {
 			// Stored subjects were validated; one that no longer parses
 			// (a stricter parser) is skipped, not fatal.
-			rr.s.log.Warn("requests: stored subject cannot be read", "subject", hashID(e.ID))
+			rr.s.log.Warn("requests: stored subject cannot be read", "subject", rr.s.hashID(e.ID))
 			return nil
 		}
 		if sub.ID == userID {

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,10 +281,16 @@ func (s *Server) dataTypesChanged(ctx context.Context) {
 	}
 }
 
-// hashID is how entity ids appear in logs: a SHA-256 prefix.
-func hashID(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:6])
+// hashID is how entity and request ids appear in logs: the first 12 hex
+// digits of their keyed audit reference (auditRef), so a log line can be
+// matched to audit entries, and ids that are easy to guess ("AR-2024-0042")
+// cannot be confirmed by hashing guesses without the server secret.
+func (s *Server) hashID(id string) string {
+	r := auditRef(s.secret, id)
+	if len(r) > 12 {
+		r = r[:12]
+	}
+	return r
 }
 
 type errorBody struct {

@@ -135,7 +135,7 @@ func (s *Server) handleWorkbookExport(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := search.Load(r.Context(), s.st, rs.ID)
 	if err != nil {
-		s.log.Error("workbook: load snapshot", "request", hashID(rs.ID), "err", err)
+		s.log.Error("workbook: load snapshot", "request", s.hashID(rs.ID), "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Server) handleWorkbookExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	cw := &countingWriter{w: w}
 	if err := vetting.Export(cw, in, vettingKey(s.secret)); err != nil {
-		s.log.Error("workbook: export", "request", hashID(rs.ID), "err", err)
+		s.log.Error("workbook: export", "request", s.hashID(rs.ID), "err", err)
 		if cw.n == 0 {
 			w.Header().Del("Content-Disposition")
 			writeError(w, http.StatusInternalServerError, "internal error")
@@ -174,7 +174,7 @@ func (s *Server) handleWorkbookExport(w http.ResponseWriter, r *http.Request) {
 		// sees a failed download, not a truncated workbook.
 		panic(http.ErrAbortHandler)
 	}
-	s.log.Info("workbook exported", "request", hashID(rs.ID), "scoped", dt != "", "hits", len(res.Hits), "bytes", cw.n)
+	s.log.Info("workbook exported", "request", s.hashID(rs.ID), "scoped", dt != "", "hits", len(res.Hits), "bytes", cw.n)
 	s.audit(r.Context(), s.tokenSubject(r), "workbook.download", rs.ID, map[string]any{"data_type": dt, "hits": len(res.Hits)})
 }
 
@@ -243,7 +243,7 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := search.Load(r.Context(), s.st, rs.ID)
 	if err != nil {
-		s.log.Error("workbook: load snapshot", "request", hashID(rs.ID), "err", err)
+		s.log.Error("workbook: load snapshot", "request", s.hashID(rs.ID), "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
@@ -266,12 +266,12 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		for _, p := range ve.Problems {
 			out.Problems = append(out.Problems, workbookProblem{Sheet: p.Sheet, Row: p.Row, Column: p.Column, Message: p.Msg})
 		}
-		s.log.Info("workbook rejected", "request", hashID(rs.ID), "problems", len(ve.Problems))
+		s.log.Info("workbook rejected", "request", s.hashID(rs.ID), "problems", len(ve.Problems))
 		s.audit(r.Context(), reviewer, "workbook.rejected", rs.ID, map[string]any{"data_type": dt, "problems": len(ve.Problems)})
 		writeJSON(w, http.StatusUnprocessableEntity, out)
 		return
 	case err != nil:
-		s.log.Error("workbook: import", "request", hashID(rs.ID), "err", err)
+		s.log.Error("workbook: import", "request", s.hashID(rs.ID), "err", err)
 		writeError(w, http.StatusBadRequest, "could not read the uploaded workbook; nothing was stored")
 		return
 	}
@@ -335,7 +335,7 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("workbook: store decisions", "request", hashID(rs.ID), "err", err)
+		s.log.Error("workbook: store decisions", "request", s.hashID(rs.ID), "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error: nothing was stored")
 		return
 	}
@@ -344,7 +344,7 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		s.kickDelivery()
 	}
 	kept, withheld, fileWithheld, text, meta := dec.Counts()
-	s.log.Info("workbook imported", "request", hashID(rs.ID), "scoped", dt != "", "rows", len(dec.Rows),
+	s.log.Info("workbook imported", "request", s.hashID(rs.ID), "scoped", dt != "", "rows", len(dec.Rows),
 		"kept", kept, "withheld", withheld, "file_withheld", fileWithheld, "text", text, "metadata_edited", meta, "state", state)
 	writeJSON(w, http.StatusOK, WorkbookResult{RequestID: rs.ID, DataType: dt, State: state, Rows: len(dec.Rows),
 		Kept: kept, Withheld: withheld, FileWithheld: fileWithheld, Text: text, MetadataEdited: meta})

@@ -12,14 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/docvet/docvet/encrypt"
 )
 
@@ -41,10 +38,22 @@ func run(ctx context.Context, args []string) error {
 	in := fs.String("in", "", "internal")
 	out := fs.String("out", "", "internal")
 	pub := fs.String("pub", "", "internal")
+	cpuProfile := fs.String("cpuprofile", "", "with -child: write a CPU profile of the encryption here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *child {
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return encryptFile(*pub, *in, *out)
 	}
 	if _, err := exec.LookPath("gpg"); err != nil {
@@ -56,10 +65,6 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(work)
 
-	pubFile := filepath.Join(work, "pub.asc")
-	if err := writeKey(pubFile, *keyType); err != nil {
-		return err
-	}
 	home := filepath.Join(work, "gnupg")
 	if err := os.Mkdir(home, 0o700); err != nil {
 		return err
@@ -70,19 +75,60 @@ func run(ctx context.Context, args []string) error {
 		cmd.Env = gpgEnv
 		cmd.Run()
 	}()
-	imp := exec.CommandContext(ctx, "gpg", "--batch", "--quiet", "--import", pubFile)
-	imp.Env = gpgEnv
-	if b, err := imp.CombinedOutput(); err != nil {
-		return fmt.Errorf("gpg --import: %v: %s", err, b)
+	gpg := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+		cmd.Env = gpgEnv
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("gpg %s: %v: %s", args[0], err, stderr.String())
+		}
+		return out, nil
+	}
+	// The key is made by GnuPG, as a subject's key would be (with GnuPG's
+	// preference lists: AES-256 first, ZLIB/BZIP2/ZIP compression).
+	const uid = "Bench <bench@example.org>"
+	switch *keyType {
+	case "x25519":
+		_, err = gpg("--quick-gen-key", uid, "future-default", "default", "never")
+	case "rsa3072":
+		if _, err = gpg("--quick-gen-key", uid, "rsa3072", "default", "never"); err != nil {
+			break
+		}
+		var list []byte
+		if list, err = gpg("--with-colons", "--list-keys", "<bench@example.org>"); err != nil {
+			break
+		}
+		fpr := ""
+		for _, line := range strings.Split(string(list), "\n") {
+			if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" && fpr == "" {
+				fpr = f[9]
+			}
+		}
+		_, err = gpg("--quick-add-key", fpr, "rsa3072", "encr", "never")
+	default:
+		err = fmt.Errorf("unknown -key %q", *keyType)
+	}
+	if err != nil {
+		return err
+	}
+	armored, err := gpg("--export", "--armor", "<bench@example.org>")
+	if err != nil {
+		return err
+	}
+	pubFile := filepath.Join(work, "pub.asc")
+	if err := os.WriteFile(pubFile, armored, 0o600); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 
-	fmt.Printf("key: %s; best of %d runs; peak RSS = ru_maxrss of the process\n\n", *keyType, *runs)
-	fmt.Println("| size | docvet s | docvet MB/s | docvet peak RSS | gpg (no compression) s | MB/s | gpg peak RSS | gpg (default compression) s | MB/s | gpg peak RSS | ratio (gpg none / docvet) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("key: %s (made by GnuPG); best of %d interleaved runs (wall and CPU separately); peak RSS = VmHWM of the process\n\n", *keyType, *runs)
+	fmt.Println("| size | docvet s | docvet MB/s | docvet CPU s | docvet peak RSS | gpg (no compression) s | MB/s | CPU s | gpg peak RSS | gpg (default compression) s | MB/s | CPU s | gpg peak RSS | ratio (gpg none / docvet) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range strings.Split(*sizes, ",") {
 		size, err := parseSize(strings.TrimSpace(s))
 		if err != nil {
@@ -118,32 +164,39 @@ func run(ctx context.Context, args []string) error {
 				return c
 			}},
 		}
+		// Runs interleave the tools so a burst of load elsewhere on the
+		// machine hits them alike; the best run of each is kept.
 		var res [3]result
-		for i, tool := range tools {
-			best := result{}
-			for range *runs {
+		for range *runs {
+			for i, tool := range tools {
 				os.Remove(outFile)
 				r, err := measure(tool.cmd())
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", tool.name, s, err)
 				}
-				if st, err := os.Stat(outFile); err != nil || st.Size() < size {
+				minSize := size // no compression: the output holds the whole input
+				if tool.name == "gpg-default" {
+					minSize = 1
+				}
+				if st, err := os.Stat(outFile); err != nil || st.Size() < minSize {
 					return fmt.Errorf("%s on %s: no or short output", tool.name, s)
 				}
-				if best.wall == 0 || r.wall < best.wall {
-					best.wall = r.wall
+				if res[i].wall == 0 || r.wall < res[i].wall {
+					res[i].wall = r.wall
 				}
-				best.rss = max(best.rss, r.rss)
+				if res[i].cpu == 0 || r.cpu < res[i].cpu {
+					res[i].cpu = r.cpu
+				}
+				res[i].rss = max(res[i].rss, r.rss)
 			}
-			res[i] = best
-			os.Remove(outFile)
 		}
+		os.Remove(outFile)
 		os.Remove(plain)
 		mbps := func(d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
-		fmt.Printf("| %s | %.3f | %.0f | %s | %.3f | %.0f | %s | %.3f | %.0f | %s | %.2f |\n", s,
-			res[0].wall.Seconds(), mbps(res[0].wall), mib(res[0].rss),
-			res[1].wall.Seconds(), mbps(res[1].wall), mib(res[1].rss),
-			res[2].wall.Seconds(), mbps(res[2].wall), mib(res[2].rss),
+		fmt.Printf("| %s | %.3f | %.0f | %.3f | %s | %.3f | %.0f | %.3f | %s | %.3f | %.0f | %.3f | %s | %.2f |\n", s,
+			res[0].wall.Seconds(), mbps(res[0].wall), res[0].cpu.Seconds(), mib(res[0].rss),
+			res[1].wall.Seconds(), mbps(res[1].wall), res[1].cpu.Seconds(), mib(res[1].rss),
+			res[2].wall.Seconds(), mbps(res[2].wall), res[2].cpu.Seconds(), mib(res[2].rss),
 			res[1].wall.Seconds()/res[0].wall.Seconds())
 	}
 	return nil
@@ -151,23 +204,64 @@ func run(ctx context.Context, args []string) error {
 
 type result struct {
 	wall time.Duration
-	rss  int64 // bytes
+	cpu  time.Duration // user + system
+	rss  int64         // bytes
 }
 
-// measure runs cmd and returns its wall time and peak RSS.
+// measure runs cmd and returns its wall time and peak RSS: the largest
+// VmHWM read from /proc while it runs, polled every 2 ms (rusage's
+// ru_maxrss is useless here: Go starts children with vfork, so a child's
+// ru_maxrss starts at this process's RSS). A child that reports its own
+// final VmHWM on stdout ("vmhwm <kB>") is taken at its word.
 func measure(cmd *exec.Cmd) (result, error) {
-	var stderr bytes.Buffer
+	var stderr, stdout bytes.Buffer
 	cmd.Stderr = &stderr
+	cmd.Stdout = &stdout
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return result{}, fmt.Errorf("%v: %s", err, stderr.String())
+	if err := cmd.Start(); err != nil {
+		return result{}, err
 	}
-	wall := time.Since(start)
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return result{}, errors.New("no rusage")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	statusFile := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	var peak int64
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kb := vmHWM(statusFile); kb*1024 > peak {
+			peak = kb * 1024
+		}
+		select {
+		case err := <-done:
+			wall := time.Since(start)
+			if err != nil {
+				return result{}, fmt.Errorf("%v: %s", err, stderr.String())
+			}
+			if f := strings.Fields(stdout.String()); len(f) == 2 && f[0] == "vmhwm" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					peak = kb * 1024
+				}
+			}
+			cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			return result{wall: wall, cpu: cpu, rss: peak}, nil
+		case <-tick.C:
+		}
 	}
-	return result{wall: wall, rss: ru.Maxrss * 1024}, nil // Linux: KiB
+}
+
+// vmHWM reads the VmHWM line (kB) of a /proc status file; 0 if unreadable.
+func vmHWM(statusFile string) int64 {
+	b, err := os.ReadFile(statusFile)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
@@ -206,34 +300,11 @@ func encryptFile(pubFile, in, out string) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return dst.Close()
-}
-
-// writeKey generates a key pair and writes the armored public key.
-func writeKey(path, keyType string) error {
-	c := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519}
-	switch keyType {
-	case "x25519":
-	case "rsa3072":
-		c = &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 3072}
-	default:
-		return fmt.Errorf("unknown -key %q", keyType)
-	}
-	c.Time = func() time.Time { return time.Now().Add(-time.Hour) }
-	e, err := openpgp.NewEntity("Bench", "", "bench@example.org", c)
-	if err != nil {
+	if err := dst.Close(); err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-	if err != nil {
-		return err
-	}
-	if err := e.Serialize(w); err != nil {
-		return err
-	}
-	w.Close()
-	return os.WriteFile(path, b.Bytes(), 0o600)
+	fmt.Printf("vmhwm %d\n", vmHWM("/proc/self/status"))
+	return nil
 }
 
 // generate writes size bytes of "random-ish" data: per 64 KiB block, 3/4
