@@ -18,6 +18,10 @@ import (
 // ErrBadAddress: a blob address that is not a hex SHA-256.
 var ErrBadAddress = errors.New("invalid blob address")
 
+// errBlobWrite marks a failure to write the delivery store (disk full): not
+// the source's fault, so it never counts toward giving a row up.
+var errBlobWrite = errors.New("delivery store write failed")
+
 // Blobs is the content-addressed store of encrypted items and bundles
 // under the data directory: dir/ab/abcdef….  A blob is written to a
 // temporary name in dir/tmp, synced and renamed into place, so a crash
@@ -60,6 +64,9 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", errBlobWrite, err)
+	}
 	return n, err
 }
 
@@ -84,15 +91,21 @@ func (w *BlobWriter) Commit() (addr string, size int64, err error) {
 	}
 	addr = hex.EncodeToString(w.h.Sum(nil))
 	dst := w.b.path(addr)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return "", 0, fmt.Errorf("delivery store: %w", err)
+	dir := filepath.Dir(dst)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", 0, fmt.Errorf("delivery store: %w", err)
+		}
+		if err := syncDir(w.b.dir); err != nil { // the new folder's entry
+			return "", 0, err
+		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return "", 0, fmt.Errorf("delivery store: rename: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(dst)); err == nil {
-		d.Sync() // make the rename durable before the database names it
-		d.Close()
+	// The rename must be durable before the database names the blob.
+	if err := syncDir(dir); err != nil {
+		return "", 0, err
 	}
 	return addr, w.n, nil
 }
@@ -186,4 +199,16 @@ func (b *Blobs) copyBlob(w io.Writer, addr string) (int64, error) {
 	}
 	defer f.Close()
 	return io.Copy(w, f)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("delivery store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("delivery store: sync %s: %w", filepath.Base(dir), err)
+	}
+	return nil
 }

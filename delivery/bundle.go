@@ -173,6 +173,9 @@ func (d *Deliverer) finish(ctx context.Context, job Job) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	if sum.Rows < len(job.Result.Hits) {
+		return Summary{}, fmt.Errorf("%w: %d of %d rows recorded", ErrRowsPending, sum.Rows, len(job.Result.Hits))
+	}
 	bw, err := d.blobs.Create()
 	if err != nil {
 		return Summary{}, err

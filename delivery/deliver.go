@@ -30,6 +30,9 @@ var (
 	// ErrKey: the subject's public key no longer meets the key policy
 	// (expired or revoked since the request was filed). Permanent.
 	ErrKey = errors.New("the data subject's key can no longer be used")
+	// ErrRowsPending: some rows could not be delivered yet (their source
+	// failed); the others are recorded and the delivery is retried.
+	ErrRowsPending = errors.New("rows not delivered yet")
 	// ErrNotDelivering: the request left the delivering state meanwhile.
 	ErrNotDelivering = errors.New("access request is not being delivered")
 )
@@ -62,6 +65,10 @@ type Options struct {
 	AllowedBases func(dataset string) []string
 	// Policy is the key policy applied again at encryption time.
 	Policy encrypt.Policy
+	// GiveUpAfter is how long a row's downloads may keep failing
+	// (timeouts, 5xx, connection errors) before the row is recorded as
+	// unavailable (default 24h).
+	GiveUpAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -77,6 +84,8 @@ type Deliverer struct {
 	opt   Options
 	// afterRow runs after each recorded row (tests stop the process there).
 	afterRow func()
+	mu       sync.Mutex
+	failing  map[string]time.Time // request NUL row → first download failure
 }
 
 // New returns a Deliverer.
@@ -87,10 +96,13 @@ func New(st *store.Store, blobs *Blobs, fetch Fetcher, opt Options) *Deliverer {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.GiveUpAfter <= 0 {
+		opt.GiveUpAfter = 24 * time.Hour
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{st: st, blobs: blobs, fetch: fetch, opt: opt}
+	return &Deliverer{st: st, blobs: blobs, fetch: fetch, opt: opt, failing: map[string]time.Time{}}
 }
 
 // SetAfterRow installs f, called after each row is recorded (crash tests).
@@ -134,7 +146,54 @@ const (
 	reasonChanged      = "document changed since review"
 	reasonGone         = "document no longer at its source"
 	reasonOutside      = "extract-content is outside the source's content base"
+	reasonRefused      = "the source refused the download"
+	reasonKeptFailing  = "the source kept failing; given up"
 )
+
+// fetchError marks a transient download failure (source down, timeout,
+// 5xx): retried until Options.GiveUpAfter, then recorded unavailable.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
+// noteFailure remembers when a row first failed to download.
+func (d *Deliverer) noteFailure(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.failing[key]; !ok {
+		d.failing[key] = d.opt.Now()
+	}
+}
+
+func (d *Deliverer) clearFailure(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.failing, key)
+}
+
+// giveUp reports whether a row has failed for longer than GiveUpAfter
+// (counted from its first failure since this process started).
+func (d *Deliverer) giveUp(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	first, ok := d.failing[key]
+	return ok && d.opt.Now().Sub(first) >= d.opt.GiveUpAfter
+}
+
+// Failing returns how many rows of a request are waiting for their source
+// (downloads that failed and will be retried).
+func (d *Deliverer) Failing(requestID string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for k := range d.failing {
+		if strings.HasPrefix(k, requestID+"\x00") {
+			n++
+		}
+	}
+	return n
+}
 
 // Deliver delivers every row of the job's snapshot not yet recorded, then
 // builds the bundle and, in one transaction, records it, moves the request
@@ -167,28 +226,49 @@ func (d *Deliverer) Deliver(ctx context.Context, job Job) (Summary, error) {
 		return Summary{}, err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Rows fail on their own: one document whose source keeps failing must
+	// not hold back the others, which are recorded as they finish.
+	var g errgroup.Group
 	g.SetLimit(d.opt.Workers)
-	var mu sync.Mutex
-	written := 0
+	var (
+		mu       sync.Mutex
+		written  int
+		failing  int
+		firstErr error
+	)
 	for i := range job.Result.Hits {
 		h := &job.Result.Hits[i]
 		if done[h.IndexID] {
 			continue
 		}
-		if gctx.Err() != nil {
-			break // a row failed (or ctx ended): start no more
+		if ctx.Err() != nil {
+			break
 		}
 		dec := decisions[h.IndexID]
 		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			row, items, err := d.row(gctx, rcpt, job, h, dec)
-			if err != nil {
-				return err
+			key := job.RequestID + "\x00" + h.IndexID
+			row, items, err := d.row(ctx, rcpt, job, h, dec)
+			var fe *fetchError
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.As(err, &fe) && d.giveUp(key):
+				row.Outcome, row.Reason, items = store.OutcomeUnavailable, reasonKeptFailing, nil
+			default:
+				d.noteFailure(key)
+				mu.Lock()
+				failing++
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return nil
 			}
-			err = d.st.Update(context.WithoutCancel(gctx), func(tx *store.Tx) error {
+			err = d.st.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 				cur, err := tx.RequestState(job.RequestID)
 				if err != nil {
 					return err
@@ -202,6 +282,7 @@ func (d *Deliverer) Deliver(ctx context.Context, job Job) (Summary, error) {
 				err = nil // another run recorded it first; our blobs are swept
 			}
 			if err == nil {
+				d.clearFailure(key)
 				mu.Lock()
 				written++
 				mu.Unlock()
@@ -214,6 +295,12 @@ func (d *Deliverer) Deliver(ctx context.Context, job Job) (Summary, error) {
 	}
 	if err := g.Wait(); err != nil {
 		return Summary{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Summary{}, err
+	}
+	if failing > 0 {
+		return Summary{}, fmt.Errorf("%w: %d rows (first: %v); %d recorded in this run", ErrRowsPending, failing, firstErr, written)
 	}
 	sum, err := d.finish(ctx, job)
 	if err != nil {
@@ -357,12 +444,14 @@ func (d *Deliverer) encryptFile(ctx context.Context, rcpt *encrypt.Recipient, h 
 		switch {
 		case errors.As(err, &hs) && (hs.Code == 404 || hs.Code == 410):
 			return nil, 0, store.OutcomeUnavailable, reasonGone, nil
+		case errors.As(err, &hs) && (hs.Code == 401 || hs.Code == 403 || (hs.Code >= 300 && hs.Code < 400)):
+			return nil, 0, store.OutcomeUnavailable, fmt.Sprintf("%s (http %d)", reasonRefused, hs.Code), nil
 		case errors.Is(err, extractor.ErrNotAllowed):
 			return nil, 0, store.OutcomeUnavailable, reasonOutside, nil
 		case errors.Is(err, extractor.ErrTooLarge):
 			return nil, 0, store.OutcomeChanged, reasonChanged, nil
 		}
-		return nil, 0, "", "", fmt.Errorf("download: %w", safeFetchErr(err))
+		return nil, 0, "", "", &fetchError{fmt.Errorf("download: %w", safeFetchErr(err))}
 	}
 	defer body.Close()
 	bw, err := d.blobs.Create()
@@ -391,7 +480,10 @@ func (d *Deliverer) encryptFile(ctx context.Context, rcpt *encrypt.Recipient, h 
 		if errors.Is(err, extractor.ErrTooLarge) {
 			return nil, 0, store.OutcomeChanged, reasonChanged, nil
 		}
-		return nil, 0, "", "", fmt.Errorf("download and encrypt: %w", safeFetchErr(err))
+		if errors.Is(err, errBlobWrite) {
+			return nil, 0, "", "", err
+		}
+		return nil, 0, "", "", &fetchError{fmt.Errorf("download and encrypt: %w", safeFetchErr(err))}
 	}
 	if hex.EncodeToString(sum.Sum(nil)) != strings.ToLower(h.SHA256) || (h.FileSize > 0 && n != h.FileSize) {
 		bw.Abort()
@@ -432,14 +524,28 @@ func (d *Deliverer) baseFor(ds, url string) string {
 }
 
 // itemName is the filename inside the encrypted item: the document's file
-// name, or its document id when it has none.
+// name, or its document id when it has none, reduced to a base name the
+// subject's tools can write safely: no path, no control or bidirectional
+// formatting characters (which can disguise an extension), no leading dot
+// (a hidden or dot file such as .bashrc).
 func itemName(h *search.Hit) string {
 	n := h.Filename
 	if n == "" {
 		n = h.DocumentID
 	}
 	n = path.Base(strings.ReplaceAll(n, "\\", "/"))
-	if n == "" || n == "." || n == "/" || n == ".." {
+	n = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f, r >= 0x80 && r < 0xa0:
+			return -1
+		case r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			return -1
+		}
+		return r
+	}, n)
+	n = strings.TrimSpace(n)
+	n = strings.TrimLeft(n, ".")
+	if n == "" || n == "/" {
 		n = "document"
 	}
 	return n

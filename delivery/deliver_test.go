@@ -386,8 +386,8 @@ func TestDeliverResumes(t *testing.T) {
 	finished := 0
 	f.failOn.Store(2) // the second download fails: transient
 	_, err := f.deliverer(1).Deliver(ctx, f.job(t, &finished))
-	if err == nil {
-		t.Fatal("Deliver succeeded although the source failed")
+	if !errors.Is(err, ErrRowsPending) {
+		t.Fatalf("Deliver = %v, want ErrRowsPending", err)
 	}
 	rs, _ := f.st.RequestState(ctx, "req-1")
 	if rs.State != store.RequestDelivering || finished != 0 {
@@ -395,8 +395,8 @@ func TestDeliverResumes(t *testing.T) {
 	}
 	before := 0
 	f.st.DeliveryRows(ctx, "req-1", func(store.DeliveryRow) error { before++; return nil })
-	if before != 3 { // keep, nofile, gone; typed failed
-		t.Fatalf("the failed run recorded %d rows, want 3", before)
+	if before != 6 { // every row but typed, whose download failed
+		t.Fatalf("the failed run recorded %d rows, want 6", before)
 	}
 	sum, err := f.deliverer(2).Deliver(ctx, f.job(t, &finished))
 	if err != nil {
@@ -419,6 +419,50 @@ func TestDeliverResumes(t *testing.T) {
 	})
 	if left != 6 { // 5 items + the bundle
 		t.Fatalf("%d blobs left after sweeping %d, want 6", left, n)
+	}
+}
+
+// TestDeliverGivesUp: a row whose source keeps failing is recorded as
+// unavailable after GiveUpAfter, and the request completes.
+func TestDeliverGivesUp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.mu.Lock()
+	f.files["/files/keep/"+f.byName["keep"].Filename] = nil // replaced below
+	f.mu.Unlock()
+	broken := f.byName["keep"].ExtractContent
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.srv.URL+r.URL.Path == broken {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		f.mu.Lock()
+		b, ok := f.files[r.URL.Path]
+		f.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	})
+	now := time.Now()
+	d := f.deliverer(2)
+	d.opt.Now = func() time.Time { return now }
+	d.opt.GiveUpAfter = time.Hour
+	finished := 0
+	if _, err := d.Deliver(ctx, f.job(t, &finished)); !errors.Is(err, ErrRowsPending) {
+		t.Fatalf("first run: %v", err)
+	}
+	if d.Failing("req-1") != 1 {
+		t.Fatalf("failing rows %d", d.Failing("req-1"))
+	}
+	now = now.Add(2 * time.Hour)
+	sum, err := d.Deliver(ctx, f.job(t, &finished))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Unavailable != 2 || sum.Delivered != 2 || d.Failing("req-1") != 0 {
+		t.Fatalf("summary %+v, failing %d", sum, d.Failing("req-1"))
 	}
 }
 
@@ -463,5 +507,30 @@ func TestApplyMetadata(t *testing.T) {
 				t.Fatal("input changed")
 			}
 		})
+	}
+}
+
+func TestItemName(t *testing.T) {
+	tests := map[string]string{
+		"report.pdf":           "report.pdf",
+		"a/b/../c.txt":         "c.txt",
+		`C:\Users\x\evil.exe`:  "evil.exe",
+		".bashrc":              "bashrc",
+		"..":                   "document",
+		"":                     "document",
+		"gnp.\u202eexe":        "gnp.exe",
+		"tab\tname\n.txt":      "tabname.txt",
+		"  spaced.docx ":       "spaced.docx",
+		"Ødegård kontrakt.pdf": "Ødegård kontrakt.pdf",
+		"/":                    "document",
+		"dir/.hidden.txt":      "hidden.txt",
+	}
+	for in, want := range tests {
+		if got := itemName(&search.Hit{Filename: in}); got != want {
+			t.Errorf("itemName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := itemName(&search.Hit{DocumentID: "doc-7"}); got != "doc-7" {
+		t.Errorf("document id fallback: %q", got)
 	}
 }

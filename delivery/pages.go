@@ -25,7 +25,7 @@ var wordsEN = words{
 	HowTitle: "How to open the files",
 	How: []string{
 		"Each data type has a folder. Every document is delivered as a description (metadata and text, a .json file once decrypted) and, where we could share it, the original file.",
-		"Decrypt a file with GnuPG: gpg --output FILE --decrypt ITEM.pgp (gpg --use-embedded-filename restores the original file name), or decrypt everything at once with: docvet decrypt --key your-private-key.asc this-archive.zip -o folder",
+		"Decrypt everything at once, with the original file names, with: docvet decrypt --key your-private-key.asc this-archive.zip -o folder; or one file with GnuPG: gpg --output NAME --decrypt ITEM.pgp",
 		"Withheld documents were found but are not delivered, for example because they also concern other people; documents that changed after review were not delivered as they were not reviewed in their current form.",
 	},
 	DataType: "Data type", Delivered: "Delivered", FileWithheld: "of which without the file",
@@ -42,7 +42,7 @@ var wordsNO = words{
 	HowTitle: "Slik åpner du filene",
 	How: []string{
 		"Hver datatype har en mappe. Hvert dokument leveres som en beskrivelse (metadata og tekst, en .json-fil når den er dekryptert) og, der vi kunne dele den, originalfilen.",
-		"Dekrypter en fil med GnuPG: gpg --output FIL --decrypt ELEMENT.pgp (gpg --use-embedded-filename gjenoppretter det opprinnelige filnavnet), eller dekrypter alt på en gang med: docvet decrypt --key din-private-nokkel.asc dette-arkivet.zip -o mappe",
+		"Dekrypter alt på en gang, med de opprinnelige filnavnene, med: docvet decrypt --key din-private-nokkel.asc dette-arkivet.zip -o mappe; eller én fil med GnuPG: gpg --output NAVN --decrypt ELEMENT.pgp",
 		"Tilbakeholdte dokumenter ble funnet, men leveres ikke, for eksempel fordi de også gjelder andre personer; dokumenter som ble endret etter gjennomgangen ble ikke levert, siden de ikke er gjennomgått slik de er nå.",
 	},
 	DataType: "Datatype", Delivered: "Levert", FileWithheld: "herav uten fil",

@@ -21,7 +21,18 @@ const (
 	actorPortal   = "portal"   // the data subject, through the portal
 )
 
-const auditKeyLabel = "docvet/audit-ref/v1"
+const (
+	auditKeyLabel   = "docvet/audit-ref/v1"
+	auditChainLabel = "docvet/audit-chain/v1"
+)
+
+// AuditChainKey derives the key of the audit log's hash chain from the
+// server secret (store.SetAuditKey): the key lives outside the database.
+func AuditChainKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(auditChainLabel))
+	return m.Sum(nil)
+}
 
 // auditRef is how the audit log names a request or a subject identifier: a
 // keyed hash (128 bits), so the log correlates entries without holding

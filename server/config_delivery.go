@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,8 +26,20 @@ type DeliveryConfig struct {
 	// TokenTTL is how long a portal link works (default 720h = 30 days).
 	TokenTTL time.Duration `yaml:"token_ttl"`
 	// PortalFailuresPerMinute is how many wrong or expired portal tokens one
-	// client address may present per minute before it gets 429s (default 10).
+	// client address may present per minute before it gets 429s (default 30).
 	PortalFailuresPerMinute int `yaml:"portal_failures_per_minute"`
+	// TrustedProxies are the reverse proxies (CIDR ranges or addresses) in
+	// front of the portal: for a connection from one of them, the portal's
+	// rate limit keys on the right-most X-Forwarded-For address that is not
+	// a trusted proxy. Default none: X-Forwarded-For is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AllowInsecurePortalURL permits an http:// portal_url to a host that
+	// is not loopback (the token travels in the link, so by default only
+	// https:// is accepted for anything but this machine).
+	AllowInsecurePortalURL bool `yaml:"allow_insecure_portal_url"`
+	// trustedProxies is TrustedProxies parsed (by deliveryDefaults; invalid
+	// entries are Validate's to report).
+	trustedProxies []netip.Prefix
 }
 
 // NotifyConfig configures notifications (SPEC §9, seed 001 templates).
@@ -105,8 +118,9 @@ func (c *Config) deliveryDefaults() {
 		d.TokenTTL = 30 * 24 * time.Hour
 	}
 	if d.PortalFailuresPerMinute <= 0 {
-		d.PortalFailuresPerMinute = 10
+		d.PortalFailuresPerMinute = 30
 	}
+	d.trustedProxies, _ = parseTrustedProxies(d.TrustedProxies)
 	n := &c.Notifications
 	if n.SubjectDelay == nil {
 		v := 30 * time.Minute
@@ -134,8 +148,9 @@ func (c Config) validateDelivery(add func(string, ...any)) {
 	if d.TokenTTL < time.Hour {
 		add("delivery.token_ttl must be at least 1h")
 	}
+	c.validatePortal(add)
 	n := c.Notifications
-	if *n.SubjectDelay < 0 {
+	if n.SubjectDelay != nil && *n.SubjectDelay < 0 {
 		add("notifications.subject_delay must not be negative")
 	}
 	if n.MaxAttempts > 1000 {
@@ -202,4 +217,28 @@ func (c Config) portalIsLocal() bool {
 	h := u.Hostname()
 	ip := net.ParseIP(h)
 	return h == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// validatePortal checks the portal's settings: the subject's link must
+// reach this server from outside (no empty or unspecified host), the token
+// in it must not travel in clear beyond this machine unless allowed, and
+// every trusted proxy must parse.
+func (c Config) validatePortal(add func(string, ...any)) {
+	d := c.Delivery
+	if _, err := parseTrustedProxies(d.TrustedProxies); err != nil {
+		add("delivery.trusted_proxies%v", err)
+	}
+	u, err := url.Parse(d.PortalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return // reported above
+	}
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); h == "" || (err == nil && ip.IsUnspecified()) {
+		add("delivery.portal_url %q has no usable host: set delivery.portal_url to the public URL subjects use", d.PortalURL)
+		return
+	}
+	if u.Scheme == "http" && !c.portalIsLocal() && !d.AllowInsecurePortalURL {
+		add("delivery.portal_url is http:// to a host other than this machine: the portal token travels in the link, " +
+			"so use https:// (or set delivery.allow_insecure_portal_url: true)")
+	}
 }

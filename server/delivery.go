@@ -35,7 +35,11 @@ func newDeliverer(s *Server) (*delivery.Deliverer, error) {
 		return nil, err
 	}
 	_, bases := s.cfg.IngestDatasets()
-	f := extractor.NewFetcher(extractor.FetchOptions{UserAgent: "docvet-delivery/" + extractor.Version})
+	// A delivered file may be large and its source slow: only the idle
+	// timeout bounds a download here, and the size is checked against the
+	// reviewed one while it streams.
+	f := extractor.NewFetcher(extractor.FetchOptions{UserAgent: "docvet-delivery/" + extractor.Version,
+		TotalTimeout: 24 * time.Hour, MaxBytes: 1 << 42})
 	return delivery.New(s.st, blobs, f, delivery.Options{
 		Workers:      s.cfg.Delivery.Workers,
 		AllowedBases: bases,
@@ -186,6 +190,9 @@ func (dr *deliveryRunner) deliver(ctx context.Context, id string) error {
 		return s.failRequest(ctx, id, err.Error())
 	case errors.Is(err, delivery.ErrNotDelivering):
 		return nil
+	case errors.Is(err, delivery.ErrRowsPending):
+		s.log.Warn("delivery: some documents could not be downloaded again; will retry", "request", s.hashID(id), "err", err)
+		return err
 	case err != nil:
 		return err
 	}

@@ -926,8 +926,8 @@ func TestJourneyEndToEnd(t *testing.T) {
 		}
 		kinds[n.Kind]++
 	}
-	if kinds[store.NotifyReviewers] != 2 || kinds[store.NotifySubject] != 1 {
-		t.Errorf("notifications %+v: want one per data type and one to the subject", st.Notify)
+	if kinds[store.NotifyReviewers] != 3 || kinds[store.NotifySubject] != 1 {
+		t.Errorf("notifications %+v: want one per contact (hr has two) and one to the subject", st.Notify)
 	}
 	entries, _ := j.audit("?request=" + reqID)
 	events := map[string]int{}
@@ -944,8 +944,8 @@ func TestJourneyEndToEnd(t *testing.T) {
 			t.Errorf("no audit entry %s (have %v)", ev, events)
 		}
 	}
-	if events["notification.sent"] != 3 || events["portal.item"] != 5 || events["delivery.delivered"] != 1 {
-		t.Errorf("audit events %v: want 3 notification.sent, 5 portal.item, 1 delivery.delivered", events)
+	if events["notification.sent"] != 4 || events["portal.item"] != 5 || events["delivery.delivered"] != 1 {
+		t.Errorf("audit events %v: want 4 notification.sent, 5 portal.item, 1 delivery.delivered", events)
 	}
 	for _, e := range entries {
 		if e.Event == "workbook.upload" || e.Event == "request.reviewed" || e.Event == "workbook.download" {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,6 +148,12 @@ func (n *notifier) runOnce(ctx context.Context) {
 				if err := tx.MarkSent(e.ID); err != nil {
 					return err
 				}
+				if e.Kind == store.NotifySubject {
+					// The link went out: forget how to derive it again.
+					if err := tx.ClearPortalNonce(e.RequestID); err != nil {
+						return err
+					}
+				}
 				return s.auditTx(tx, actorSystem, "notification.sent", e.RequestID,
 					map[string]any{"kind": e.Kind, "data_type": e.Recipient, "messages": sent})
 			})
@@ -161,7 +169,7 @@ func (n *notifier) runOnce(ctx context.Context) {
 			}
 			// Look again in an hour (or when the server restarts with one).
 			s.st.Update(wctx, func(tx *store.Tx) error {
-				return tx.MarkAttempt(e.ID, "no sender configured", time.Now().Add(time.Hour), false)
+				return tx.Defer(e.ID, "no sender configured", time.Now().Add(time.Hour))
 			})
 		default:
 			attempts := e.Attempts + 1
@@ -236,15 +244,21 @@ func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, error) {
 		if n.mail == nil {
 			return 0, errNoSender
 		}
-		contacts := s.dataTypeContacts(ctx, e.Recipient)
+		dataType, ref, _ := strings.Cut(e.Recipient, "#")
+		var contacts []string
+		for _, c := range s.dataTypeContacts(ctx, dataType) {
+			if ref == "" || contactRef(c) == ref {
+				contacts = append(contacts, c)
+			}
+		}
 		if len(contacts) == 0 {
-			return 0, permanent("data type has no contact")
+			return 0, permanent("data type has no such contact (any more)")
 		}
 		key := tmplAccessRequest
 		if ar.DeleteRequest {
 			key = tmplDeleteRequest
 		}
-		env["workbook-url"] = base + "/api/access-requests/" + url.PathEscape(e.RequestID) + "/workbook?data-type=" + url.QueryEscape(e.Recipient)
+		env["workbook-url"] = base + "/api/access-requests/" + url.PathEscape(e.RequestID) + "/workbook?data-type=" + url.QueryEscape(dataType)
 		sent := 0
 		for _, c := range contacts {
 			m, err := n.tmpl.Render(key, s.cfg.Notifications.DefaultLanguage,
@@ -264,8 +278,17 @@ func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, error) {
 			return 0, permanent("access request has no contact info")
 		}
 		tok, err := s.st.PortalTokenOf(ctx, e.RequestID)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return 0, permanent("no portal token")
+		}
+		if err != nil {
+			return 0, err
+		}
+		if !time.Now().Before(tok.ExpiresAt) {
+			return 0, permanent("portal link revoked or expired")
+		}
+		if len(tok.Nonce) == 0 {
+			return 0, permanent("the portal link was sent already; reissue it to send a new one")
 		}
 		env["portal-url"] = s.portalLink(tok)
 		lang := ar.Language(s.cfg.Notifications.DefaultLanguage)
@@ -296,6 +319,28 @@ func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, error) {
 		return 1, n.mail.Send(ctx, m)
 	}
 	return 0, permanent("unknown notification kind")
+}
+
+// contactRef names one contact of a data type in the outbox (which holds
+// no addresses): a short hash of the address.
+func contactRef(addr string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(addr))))
+	return hex.EncodeToString(h[:8])
+}
+
+// reviewerRecipients are the outbox recipients for a data type's contacts:
+// one entry per contact, so a failure to reach one never resends to the
+// others; a data type without contacts gets one entry that fails visibly.
+func (s *Server) reviewerRecipients(ctx context.Context, dataType string) []string {
+	cs := s.dataTypeContacts(ctx, dataType)
+	if len(cs) == 0 {
+		return []string{dataType}
+	}
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, dataType+"#"+contactRef(c))
+	}
+	return out
 }
 
 // dataTypeContacts returns the e-mail addresses responsible for a data

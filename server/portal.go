@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +20,12 @@ import (
 // The data subject's portal (GET /portal/{token}, .../items/{item},
 // .../bundle). The token in the path is the only credential, so:
 //
-//   - Every failure (malformed, unknown, expired, replaced token; request
-//     not delivered; item of another request or unknown) gets the same
-//     404, byte for byte, and costs the client address one failure in
-//     s.portalRL. A client over its budget gets 429 for everything,
+//   - Every failure (malformed, unknown, expired, replaced or revoked
+//     token; request not delivered; access-request entity deleted or
+//     gone; item of another request or unknown) gets the same 404, byte
+//     for byte, and costs the client address one failure in s.portalRL
+//     (keyed by clientKey: behind delivery.trusted_proxies, the
+//     X-Forwarded-For client). A client over its budget gets 429 for everything,
 //     valid tokens included, until its budget recovers: otherwise a
 //     limited client could still tell a right guess from a wrong one.
 //   - Tokens are looked up by their SHA-256 (an indexed equality query).
@@ -34,6 +35,10 @@ import (
 //     compares the token.
 //   - The token is never logged or audited: logs carry s.hashID(request),
 //     the audit log the keyed request reference.
+//   - Each download is audited once, not each chunk: a GET answered with
+//     the whole content (200), or with a range that starts at byte 0, is
+//     audited; a range starting later (a resumed or parallel download),
+//     HEAD, 304, 412 and 416 are not.
 //   - Responses carry no-store, no-referrer (the token is in the URL) and
 //     a CSP that allows no scripts, frames or outside resources. The page
 //     links relatively, so the token is only ever in the URL the subject
@@ -101,6 +106,7 @@ type portalGrant struct {
 	requestID string
 	expires   time.Time
 	client    string
+	lang      string // the request's language, or the configured default
 }
 
 // portalCheck charges the client one attempt and resolves the path's
@@ -108,7 +114,7 @@ type portalGrant struct {
 // the attempt stays charged until the handler calls s.portalRL.refund
 // once everything the path names (an item, the bundle) is found too.
 func (s *Server) portalCheck(w http.ResponseWriter, r *http.Request) (portalGrant, bool) {
-	client := clientKey(r)
+	client := clientKey(r, s.cfg.Delivery.trustedProxies)
 	if ok, wait := s.portalRL.take(client); !ok {
 		h := w.Header()
 		h.Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
@@ -148,12 +154,23 @@ func (s *Server) portalCheck(w http.ResponseWriter, r *http.Request) (portalGran
 		portalNotFound(w)
 		return portalGrant{}, false
 	}
+	// A deleted (withdrawn) access request closes its portal at once.
+	e, err := s.st.Get(r.Context(), datasetAccessRequests, p.RequestID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.Deleted) {
+		portalNotFound(w)
+		return portalGrant{}, false
+	}
+	if err != nil {
+		s.log.Error("portal: access request", "request", s.hashID(p.RequestID), "err", err)
+		portalInternalError(w)
+		return portalGrant{}, false
+	}
 	if s.deliverer == nil {
 		s.log.Error("portal: no delivery store", "request", s.hashID(p.RequestID))
 		portalInternalError(w)
 		return portalGrant{}, false
 	}
-	return portalGrant{requestID: p.RequestID, expires: p.ExpiresAt, client: client}, true
+	return portalGrant{requestID: p.RequestID, expires: p.ExpiresAt, client: client, lang: s.entityLanguage(e.Body)}, true
 }
 
 // validItemID reports whether s could be an item id (item ids are random
@@ -179,7 +196,6 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lang := s.requestLanguage(ctx, g.requestID)
 	types, sum, err := delivery.Contents(ctx, s.st, g.requestID, nil)
 	if err != nil {
 		s.log.Error("portal: contents", "request", s.hashID(g.requestID), "err", err)
@@ -194,7 +210,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	}
 	s.portalRL.refund(g.client)
 
-	words := portalWordsFor(lang)
+	words := portalWordsFor(g.lang)
 	data := portalPageData{W: words, Lang: words.lang, Expires: g.expires}
 	// Relative links: the page is /…/portal/TOKEN, so "TOKEN/items/ID"
 	// resolves below it wherever the portal is mounted.
@@ -206,7 +222,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	for _, t := range types {
 		ids = append(ids, t.DataType)
 	}
-	titles := s.dataTypeTitles(ctx, ids, lang)
+	titles := s.dataTypeTitles(ctx, ids, g.lang)
 	for _, t := range types {
 		pt := portalType{Title: titles[t.DataType], Delivered: t.Delivered, FileWithheld: t.FileWithheld,
 			Withheld: t.Withheld, Changed: t.Changed, Unavailable: t.Unavailable}
@@ -269,10 +285,9 @@ func (s *Server) handlePortalItem(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	s.portalRL.refund(g.client)
-	if r.Method == http.MethodGet {
-		s.audit(r.Context(), actorPortal, "portal.item", g.requestID, map[string]any{"kind": it.Kind, "partial": r.Header.Get("Range") != ""})
-	}
-	s.portalServe(w, r, "application/pgp-encrypted", it.ItemID+".pgp", it.At, f)
+	s.portalServe(w, r, "application/pgp-encrypted", it.ItemID+".pgp", it.At, f, func(partial bool) {
+		s.audit(r.Context(), actorPortal, "portal.item", g.requestID, map[string]any{"kind": it.Kind, "partial": partial})
+	})
 }
 
 // handlePortalBundle serves GET /portal/{token}/bundle: the zip of the
@@ -300,47 +315,106 @@ func (s *Server) handlePortalBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	s.portalRL.refund(g.client)
-	if r.Method == http.MethodGet {
-		s.audit(r.Context(), actorPortal, "portal.bundle", g.requestID, map[string]any{"bytes": b.Size, "partial": r.Header.Get("Range") != ""})
-	}
-	s.portalServe(w, r, "application/zip", bundleName, b.At, f)
+	s.portalServe(w, r, "application/zip", bundleName, b.At, f, func(partial bool) {
+		s.audit(r.Context(), actorPortal, "portal.bundle", g.requestID, map[string]any{"bytes": b.Size, "partial": partial})
+	})
 }
 
 // portalServe streams content as an attachment (name must be a safe
-// file name) through http.ServeContent
-// (Range, If-Range, HEAD, Content-Length).
-func (s *Server) portalServe(w http.ResponseWriter, r *http.Request, ctype, name string, mod time.Time, content io.ReadSeeker) {
+// file name) through http.ServeContent (Range, If-Range, HEAD,
+// Content-Length). audit is called, before the body is sent, when the
+// answer starts a download (downloadStarts); partial tells a range from
+// the whole content.
+func (s *Server) portalServe(w http.ResponseWriter, r *http.Request, ctype, name string, mod time.Time, content io.ReadSeeker, audit func(partial bool)) {
 	h := w.Header()
 	setPortalHeaders(h)
 	h.Set("Content-Type", ctype)
 	// name is an item id (validItemID) or bundleName: nothing to escape.
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	http.ServeContent(keepNoStore{w}, r, "", mod, content)
+	http.ServeContent(&keepNoStore{ResponseWriter: w, onHeader: func(code int, h http.Header) {
+		if r.Method == http.MethodGet && downloadStarts(code, h, r.Header.Get("Range")) {
+			audit(code == http.StatusPartialContent)
+		}
+	}}, r, "", mod, content)
+}
+
+// downloadStarts reports whether a portal answer of status code with
+// headers h, to a request with Range header rng, delivers the start of
+// the content: the whole content (200), a single range from byte 0
+// (Content-Range "bytes 0-..."), or a multipart answer one of whose
+// requested ranges starts at byte 0. Later ranges (resumed or parallel
+// downloads fetch those) do not, so a download is audited once, not per
+// chunk; 304, 412 and 416 deliver nothing.
+func downloadStarts(code int, h http.Header, rng string) bool {
+	switch code {
+	case http.StatusOK:
+		return true
+	case http.StatusPartialContent:
+	default:
+		return false
+	}
+	if cr := h.Get("Content-Range"); cr != "" {
+		return strings.HasPrefix(cr, "bytes 0-")
+	}
+	spec, ok := strings.CutPrefix(strings.TrimSpace(rng), "bytes=")
+	if !ok {
+		return false
+	}
+	for _, ra := range strings.Split(spec, ",") {
+		start, _, ok := strings.Cut(strings.TrimSpace(ra), "-")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(start), 10, 64); err == nil && n == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // keepNoStore puts Cache-Control back on ServeContent's error responses
-// (416, 412), which delete it. ReadFrom keeps the sendfile path.
-type keepNoStore struct{ http.ResponseWriter }
+// (416, 412), which delete it, and lets the caller see the status before
+// the body (onHeader). ReadFrom keeps the sendfile path.
+type keepNoStore struct {
+	http.ResponseWriter
+	onHeader    func(code int, h http.Header)
+	wroteHeader bool
+}
 
-func (k keepNoStore) WriteHeader(code int) {
-	k.Header().Set("Cache-Control", "no-store")
+func (k *keepNoStore) WriteHeader(code int) {
+	if !k.wroteHeader {
+		k.wroteHeader = true
+		k.Header().Set("Cache-Control", "no-store")
+		if k.onHeader != nil {
+			k.onHeader(code, k.Header())
+		}
+	}
 	k.ResponseWriter.WriteHeader(code)
 }
 
-func (k keepNoStore) ReadFrom(r io.Reader) (int64, error) { return io.Copy(k.ResponseWriter, r) }
-
-func (k keepNoStore) Unwrap() http.ResponseWriter { return k.ResponseWriter }
-
-// requestLanguage is the request's language, or the configured default
-// when the access request is gone or gives none.
-func (s *Server) requestLanguage(ctx context.Context, requestID string) string {
-	def := s.cfg.Notifications.DefaultLanguage
-	e, err := s.st.Get(ctx, datasetAccessRequests, requestID)
-	if err != nil || e.Deleted {
-		return def
+// Write covers a body written without WriteHeader (an implicit 200).
+func (k *keepNoStore) Write(p []byte) (int, error) {
+	if !k.wroteHeader {
+		k.WriteHeader(http.StatusOK)
 	}
+	return k.ResponseWriter.Write(p)
+}
+
+func (k *keepNoStore) ReadFrom(r io.Reader) (int64, error) {
+	if !k.wroteHeader {
+		k.WriteHeader(http.StatusOK)
+	}
+	return io.Copy(k.ResponseWriter, r)
+}
+
+func (k *keepNoStore) Unwrap() http.ResponseWriter { return k.ResponseWriter }
+
+// entityLanguage is the language of an access request entity's body, or
+// the configured default when it gives none or does not parse.
+func (s *Server) entityLanguage(body []byte) string {
+	def := s.cfg.Notifications.DefaultLanguage
 	var ar search.AccessRequest
-	if json.Unmarshal(e.Body, &ar) != nil {
+	if json.Unmarshal(body, &ar) != nil {
 		return def
 	}
 	return ar.Language(def)
@@ -365,7 +439,7 @@ var portalEN = portalWords{
 	BundleTitle: "Everything in one download",
 	BundleText:  "The archive holds every file below, one folder per data type, with an overview page.",
 	HowTitle:    "How to open the files",
-	How:         "Each file is encrypted for your OpenPGP key. Decrypt one with GnuPG: gpg --use-embedded-filename --decrypt ITEM.pgp restores the original file name (or choose one with gpg --output FILE --decrypt ITEM.pgp). Or decrypt a file or the whole archive at once with docvet: docvet decrypt --key your-private-key.asc docvet-delivery.zip -o folder. Every document comes as a description (its metadata and text, a .json file once decrypted) and, where we could share it, the original file.",
+	How:         "Each file is encrypted for your OpenPGP key. The easiest way is docvet, which decrypts a file or the whole archive at once and restores the original file names: docvet decrypt --key your-private-key.asc docvet-delivery.zip -o folder. Or decrypt one file with GnuPG, naming the output yourself: gpg --output NAME --decrypt ITEM.pgp. Every document comes as a description (its metadata and text, a .json file once decrypted) and, where we could share it, the original file.",
 	Withheld:    "Withheld documents were found but are not delivered, for example because they also concern other people; documents that changed after review were not delivered, as they were not reviewed in their current form.",
 	DataType:    "Data type", Delivered: "Delivered", FileWithheld: "of which without the file",
 	WithheldN: "Withheld", Changed: "Changed since review (not delivered)", Unavailable: "No longer available (not delivered)",
@@ -382,7 +456,7 @@ var portalNO = portalWords{
 	BundleTitle: "Alt i én nedlasting",
 	BundleText:  "Arkivet inneholder alle filene nedenfor, én mappe per datatype, med en oversiktsside.",
 	HowTitle:    "Slik åpner du filene",
-	How:         "Hver fil er kryptert for din OpenPGP-nøkkel. Dekrypter en fil med GnuPG: gpg --use-embedded-filename --decrypt ELEMENT.pgp gjenoppretter det opprinnelige filnavnet (eller velg et selv med gpg --output FIL --decrypt ELEMENT.pgp). Eller dekrypter en fil eller hele arkivet på en gang med docvet: docvet decrypt --key din-private-nokkel.asc docvet-delivery.zip -o mappe. Hvert dokument leveres som en beskrivelse (metadata og tekst, en .json-fil når den er dekryptert) og, der vi kunne dele den, originalfilen.",
+	How:         "Hver fil er kryptert for din OpenPGP-nøkkel. Enklest er docvet, som dekrypterer en fil eller hele arkivet på en gang og gjenoppretter de opprinnelige filnavnene: docvet decrypt --key din-private-nokkel.asc docvet-delivery.zip -o mappe. Eller dekrypter én fil med GnuPG og velg navnet selv: gpg --output NAVN --decrypt ELEMENT.pgp. Hvert dokument leveres som en beskrivelse (metadata og tekst, en .json-fil når den er dekryptert) og, der vi kunne dele den, originalfilen.",
 	Withheld:    "Tilbakeholdte dokumenter ble funnet, men leveres ikke, for eksempel fordi de også gjelder andre personer; dokumenter som ble endret etter gjennomgangen ble ikke levert, siden de ikke er gjennomgått slik de er nå.",
 	DataType:    "Datatype", Delivered: "Levert", FileWithheld: "herav uten fil",
 	WithheldN: "Tilbakeholdt", Changed: "Endret etter gjennomgang (ikke levert)", Unavailable: "Ikke lenger tilgjengelig (ikke levert)",

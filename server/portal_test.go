@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -103,8 +105,20 @@ func putBlob(t testing.TB, e *env, data []byte) string {
 
 // deliverInStore records request id as state with one delivered row (a
 // record and a file item), one withheld row, a bundle and a portal token
-// valid from issued for ttl.
+// valid from issued for ttl; it pushes the access request entity first
+// when there is none (the portal is closed without it).
 func deliverInStore(t *testing.T, e *env, id, state string, issued time.Time, ttl time.Duration) delivered {
+	t.Helper()
+	if _, err := e.st.Get(context.Background(), datasetAccessRequests, id); errors.Is(err, store.ErrNotFound) {
+		if r := e.push("gdpr-access-request-in", "", accessRequest(id)); r.status != 200 {
+			t.Fatalf("push %s: %d %s", id, r.status, r.body)
+		}
+	}
+	return deliverInStoreOnly(t, e, id, state, issued, ttl)
+}
+
+// deliverInStoreOnly is deliverInStore without the entity.
+func deliverInStoreOnly(t *testing.T, e *env, id, state string, issued time.Time, ttl time.Duration) delivered {
 	t.Helper()
 	d := delivered{id: id, items: map[string][]byte{}, kinds: map[string]string{}}
 	recID, fileID := newTestItemID(t), newTestItemID(t)
@@ -283,7 +297,10 @@ func TestPortal(t *testing.T) {
 			t.Errorf("Content-Type %q", ct)
 		}
 		mustContain(t, "page", r.body, `<html lang="en">`, "description and text", "original file",
-			"gpg --", "docvet decrypt --key", "hr-records", "docvet-delivery.zip")
+			"gpg --output NAME --decrypt", "docvet decrypt --key", "hr-records", "docvet-delivery.zip")
+		if bytes.Contains(r.body, []byte("use-embedded-filename")) {
+			t.Error("page recommends gpg --use-embedded-filename")
+		}
 		for _, no := range []string{reqID, "u-" + reqID, "row-", "http://", "https://", "/portal/"} {
 			if bytes.Contains(r.body, []byte(no)) {
 				t.Errorf("page names %q", no)
@@ -496,8 +513,11 @@ func TestPortalLanguage(t *testing.T) {
 		t.Fatalf("push: %d %s", r.status, r.body)
 	}
 	no := deliverInStore(t, e, "REQ-no", store.RequestDelivered, time.Now(), time.Hour)
-	// No access-request entity: the configured default (en).
-	en := deliverInStore(t, e, "REQ-gone", store.RequestDelivered, time.Now(), time.Hour)
+	// No language in the request: the configured default (en).
+	if r := e.push("gdpr-access-request-in", "", accessRequest("REQ-en")); r.status != 200 {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	en := deliverInStore(t, e, "REQ-en", store.RequestDelivered, time.Now(), time.Hour)
 	for _, tc := range []struct {
 		tok   string
 		wants []string
@@ -707,5 +727,339 @@ func BenchmarkPortalNotFound(b *testing.B) {
 		if rec.Code != 404 {
 			b.Fatal(rec.Code)
 		}
+	}
+}
+
+// TestPortalClosed: a withdrawn (deleted) access request, or one whose
+// entity is gone, closes the portal with the same 404 as a wrong token,
+// for the page, items and the bundle alike.
+func TestPortalClosed(t *testing.T) {
+	e, _ := newPortalEnv(t, nil)
+	e.registerType("hr-records")
+	for _, id := range []string{"REQ-withdrawn", "REQ-kept"} {
+		if r := e.push("gdpr-access-request-in", "", accessRequest(id)); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+	}
+	d := deliverInStore(t, e, "REQ-withdrawn", store.RequestDelivered, time.Now(), time.Hour)
+	kept := deliverInStore(t, e, "REQ-kept", store.RequestDelivered, time.Now(), time.Hour)
+	gone := deliverInStoreOnly(t, e, "REQ-no-entity", store.RequestDelivered, time.Now(), time.Hour)
+	paths := func(d delivered) []string {
+		out := []string{"/portal/" + d.token, "/portal/" + d.token + "/bundle"}
+		for id := range d.items {
+			out = append(out, "/portal/"+d.token+"/items/"+id)
+		}
+		return out
+	}
+	for _, p := range paths(d) {
+		if r := portalGet(t, e, p, nil); r.status != 200 {
+			t.Fatalf("before the delete: %d", r.status)
+		}
+	}
+	if r := e.push("gdpr-access-request-in", "", `{"_id":"REQ-withdrawn","_deleted":true}`); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if en, err := e.st.Get(context.Background(), datasetAccessRequests, "REQ-withdrawn"); err != nil || !en.Deleted {
+		t.Fatalf("entity not tombstoned: %+v %v", en, err)
+	}
+	ref := portalGet(t, e, "/portal/"+portalToken([]byte("other"), "x", []byte("y")), nil)
+	if ref.status != 404 {
+		t.Fatalf("reference 404: %d", ref.status)
+	}
+	for _, p := range append(paths(d), paths(gone)...) {
+		sameResponse(t, "closed", portalGet(t, e, p, nil), ref)
+	}
+	for _, p := range paths(kept) {
+		if r := portalGet(t, e, p, nil); r.status != 200 {
+			t.Fatalf("another request's portal: %d", r.status)
+		}
+	}
+}
+
+// TestPortalDownloadAudit: each download is audited once, not each
+// chunk: whole answers and ranges from byte 0 are, later ranges and
+// answers that deliver nothing are not.
+func TestPortalDownloadAudit(t *testing.T) {
+	e, _ := newPortalEnv(t, func(c *Config) { c.Delivery.PortalFailuresPerMinute = 1000 })
+	e.registerType("hr-records")
+	if r := e.push("gdpr-access-request-in", "", accessRequest("REQ-audit")); r.status != 200 {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	d := deliverInStore(t, e, "REQ-audit", store.RequestDelivered, time.Now(), time.Hour)
+	var fileID string
+	for id, k := range d.kinds {
+		if k == store.ItemFile {
+			fileID = id
+		}
+	}
+	size := len(d.items[fileID])
+	item := "/portal/" + d.token + "/items/" + fileID
+	bundle := "/portal/" + d.token + "/bundle"
+	ref := auditRef(e.srv.secret, d.id)
+	count := func() (n, partial int) {
+		t.Helper()
+		err := e.st.AuditLog(context.Background(), 0, "", func(ev store.AuditEvent) error {
+			if ev.Request == ref && (ev.Event == "portal.item" || ev.Event == "portal.bundle") {
+				n++
+				raw, _ := json.Marshal(ev)
+				if bytes.Contains(raw, []byte(`\"partial\":true`)) || bytes.Contains(raw, []byte(`"partial":true`)) {
+					partial++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, partial
+	}
+	lastMod := ""
+	for i, tc := range []struct {
+		method, path string
+		hdr          map[string]string
+		status       int
+		audited      bool
+		partial      bool
+	}{
+		{"GET", item, nil, 200, true, false},
+		{"GET", item, map[string]string{"Range": "bytes=0-99"}, 206, true, true},
+		{"GET", item, map[string]string{"Range": "bytes=100-"}, 206, false, false},
+		{"GET", item, map[string]string{"Range": "bytes=65536-131071"}, 206, false, false},
+		{"GET", item, map[string]string{"Range": fmt.Sprintf("bytes=-%d", size+10)}, 206, true, true}, // suffix covering it all
+		{"GET", item, map[string]string{"Range": "bytes=-100"}, 206, false, false},
+		{"GET", item, map[string]string{"Range": "bytes=0-9,20-29"}, 206, true, true}, // multipart
+		{"GET", item, map[string]string{"Range": "bytes=10-19,30-39"}, 206, false, false},
+		{"GET", item, map[string]string{"Range": "bytes=999999999-"}, 416, false, false},
+		{"HEAD", item, nil, 200, false, false},
+		// If-Range that no longer matches: the whole content, audited.
+		{"GET", item, map[string]string{"Range": "bytes=100-", "If-Range": "Mon, 02 Jan 2006 15:04:05 GMT"}, 200, true, false},
+		{"GET", bundle, nil, 200, true, false},
+		{"GET", bundle, map[string]string{"Range": "bytes=1000-"}, 206, false, false},
+		{"GET", bundle, map[string]string{"If-Modified-Since": "LASTMOD"}, 304, false, false},
+	} {
+		before, beforePartial := count()
+		if v, ok := tc.hdr["If-Modified-Since"]; ok && v == "LASTMOD" {
+			tc.hdr = map[string]string{"If-Modified-Since": lastMod}
+		}
+		req, _ := http.NewRequest(tc.method, e.http.URL+tc.path, nil)
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := e.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if tc.path == bundle && lastMod == "" {
+			lastMod = res.Header.Get("Last-Modified")
+		}
+		if res.StatusCode != tc.status {
+			t.Fatalf("case %d (%s %v): status %d, want %d", i, tc.method, tc.hdr, res.StatusCode, tc.status)
+		}
+		if res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("case %d: Cache-Control %q", i, res.Header.Get("Cache-Control"))
+		}
+		after, afterPartial := count()
+		want, wantPartial := 0, 0
+		if tc.audited {
+			want = 1
+			if tc.partial {
+				wantPartial = 1
+			}
+		}
+		if after-before != want || afterPartial-beforePartial != wantPartial {
+			t.Errorf("case %d (%s %v): %d audit entries (%d partial), want %d (%d)", i, tc.method, tc.hdr,
+				after-before, afterPartial-beforePartial, want, wantPartial)
+		}
+	}
+}
+
+func TestDownloadStarts(t *testing.T) {
+	cr := func(v string) http.Header { return http.Header{"Content-Range": {v}} }
+	for _, tc := range []struct {
+		code int
+		h    http.Header
+		rng  string
+		want bool
+	}{
+		{200, nil, "", true},
+		{200, nil, "bytes=5-", true}, // Range ignored (If-Range): whole content
+		{206, cr("bytes 0-99/1000"), "bytes=0-99", true},
+		{206, cr("bytes 100-999/1000"), "bytes=100-", false},
+		{206, cr("bytes 0-999/1000"), "bytes=-5000", true},
+		{206, nil, "bytes=10-19, 0-5", true},
+		{206, nil, "bytes= 00-5,9-10", true},
+		{206, nil, "bytes=1-5,9-10", false},
+		{206, nil, "bytes=-5,9-10", false},
+		{206, nil, "items=0-5", false},
+		{416, nil, "bytes=0-", false},
+		{304, nil, "", false},
+		{412, nil, "", false},
+	} {
+		if got := downloadStarts(tc.code, tc.h, tc.rng); got != tc.want {
+			t.Errorf("downloadStarts(%d, %v, %q) = %v", tc.code, tc.h, tc.rng, got)
+		}
+	}
+}
+
+func mustPrefixes(t *testing.T, s ...string) []netip.Prefix {
+	t.Helper()
+	p, err := parseTrustedProxies(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestClientKey(t *testing.T) {
+	trusted := mustPrefixes(t, "10.0.0.0/8", "192.0.2.1", "2001:db8:ff::/48", "::ffff:172.16.0.0/108")
+	long := strings.Repeat("10.0.0.1, ", 40) + "10.0.0.2"
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		trusted    []netip.Prefix
+		want       string
+	}{
+		{"no proxies configured", "198.51.100.7:1", []string{"203.0.113.5"}, nil, "198.51.100.7"},
+		{"spoofed from an untrusted peer", "198.51.100.7:1", []string{"203.0.113.5"}, trusted, "198.51.100.7"},
+		{"spoofed chain from an untrusted peer", "198.51.100.7:1", []string{"10.0.0.1, 203.0.113.5, 10.0.0.2"}, trusted, "198.51.100.7"},
+		{"trusted proxy", "10.1.2.3:1", []string{"203.0.113.5"}, trusted, "203.0.113.5"},
+		{"client-written entries are ignored", "10.1.2.3:1", []string{"1.1.1.1, 8.8.8.8, 203.0.113.5"}, trusted, "203.0.113.5"},
+		{"chain of trusted proxies", "10.1.2.3:1", []string{"6.6.6.6, 203.0.113.5, 192.0.2.1, 10.9.9.9"}, trusted, "203.0.113.5"},
+		{"several header lines", "10.1.2.3:1", []string{"6.6.6.6, 203.0.113.5", "192.0.2.1", "10.9.9.9"}, trusted, "203.0.113.5"},
+		{"only trusted entries", "10.1.2.3:1", []string{"10.9.9.9, 192.0.2.1"}, trusted, "10.1.2.3"},
+		{"no header", "10.1.2.3:1", nil, trusted, "10.1.2.3"},
+		{"empty header", "10.1.2.3:1", []string{""}, trusted, "10.1.2.3"},
+		{"malformed entry", "10.1.2.3:1", []string{"203.0.113.5, bogus"}, trusted, "10.1.2.3"},
+		{"malformed left of the client is not read", "10.1.2.3:1", []string{"bogus, 203.0.113.5"}, trusted, "203.0.113.5"},
+		{"unknown", "10.1.2.3:1", []string{"unknown"}, trusted, "10.1.2.3"},
+		{"entry with port", "10.1.2.3:1", []string{"203.0.113.5:4711"}, trusted, "203.0.113.5"},
+		{"IPv6 client behind an IPv6 proxy", "[2001:db8:ff:1::2]:1", []string{"2001:db8:aa:bb:1:2:3:4"}, trusted, "2001:db8:aa:bb::/64"},
+		{"IPv6 entry with port", "[2001:db8:ff:1::2]:1", []string{"[2001:db8:aa:bb::9]:443"}, trusted, "2001:db8:aa:bb::/64"},
+		{"IPv6 untrusted peer", "[2001:db8:1:2::1]:1", []string{"203.0.113.5"}, trusted, "2001:db8:1:2::/64"},
+		{"IPv4 client behind an IPv6 proxy", "[2001:db8:ff::1]:1", []string{"203.0.113.5"}, trusted, "203.0.113.5"},
+		{"IPv4-mapped peer is the IPv4 proxy", "[::ffff:10.0.0.1]:1", []string{"203.0.113.5"}, trusted, "203.0.113.5"},
+		{"IPv4-mapped range", "172.16.3.4:1", []string{"::ffff:203.0.113.5"}, trusted, "203.0.113.5"},
+		{"zone", "[fe80::1%eth0]:1", []string{"203.0.113.5"}, trusted, "fe80::/64"},
+		{"too many hops", "10.1.2.3:1", []string{"203.0.113.5, " + long}, trusted, "10.1.2.3"},
+		{"unparsable peer", "pipe", []string{"203.0.113.5"}, trusted, "pipe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/portal/x", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientKey(r, tc.trusted); got != tc.want {
+				t.Errorf("clientKey = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"10.0.0.0/33", "example.org", "10.0.0.0/8/8", "fe80::1%eth0", ""} {
+		if _, err := parseTrustedProxies([]string{"10.0.0.0/8", bad}); err == nil || !strings.Contains(err.Error(), "[1]") {
+			t.Errorf("parseTrustedProxies accepted %q: %v", bad, err)
+		}
+	}
+	if p := mustPrefixes(t, "10.1.2.3/8", "::ffff:10.0.0.0/104", "2001:db8::1"); p[0].String() != "10.0.0.0/8" || p[1].String() != "10.0.0.0/8" || p[2].String() != "2001:db8::1/128" {
+		t.Errorf("parsed %v", p)
+	}
+}
+
+// TestPortalRateLimitBehindProxy: behind a trusted proxy each forwarded
+// client has its own budget; an untrusted peer cannot escape its budget by
+// rotating X-Forwarded-For.
+func TestPortalRateLimitBehindProxy(t *testing.T) {
+	const limit = 2
+	e, _ := newPortalEnv(t, func(c *Config) {
+		c.Delivery.PortalFailuresPerMinute = limit
+		c.Delivery.TrustedProxies = []string{"10.0.0.0/8", "fd00::/8"}
+	})
+	wrong := "/portal/" + portalToken([]byte("x"), "y", []byte("z"))
+	send := func(peer, xff string) int {
+		req := httptest.NewRequest("GET", wrong, nil)
+		req.RemoteAddr = peer
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	// An attacker at an untrusted address rotating X-Forwarded-For.
+	for i := range limit + 3 {
+		code := send("198.51.100.7:1000", fmt.Sprintf("203.0.113.%d", i))
+		if want := map[bool]int{true: 404, false: 429}[i < limit]; code != want {
+			t.Fatalf("spoofing attempt %d: %d, want %d", i, code, want)
+		}
+	}
+	// Through the proxy: one client exhausts its budget...
+	for i := range limit + 1 {
+		code := send("10.0.0.2:1000", "192.0.2.50, 203.0.113.77")
+		if want := map[bool]int{true: 404, false: 429}[i < limit]; code != want {
+			t.Fatalf("proxied client attempt %d: %d, want %d", i, code, want)
+		}
+	}
+	// ...whatever it writes left of the proxy's entry...
+	if code := send("10.0.0.2:1000", "192.0.2.51, 203.0.113.77"); code != 429 {
+		t.Fatalf("client-written entry changed the key: %d", code)
+	}
+	// ...while other clients of the same proxy, and the proxy's own
+	// address, keep theirs.
+	if code := send("10.0.0.2:1000", "203.0.113.78"); code != 404 {
+		t.Fatalf("another proxied client: %d", code)
+	}
+	if code := send("[fd00::1]:1000", "2001:db8:5:6::7"); code != 404 {
+		t.Fatalf("IPv6 proxied client: %d", code)
+	}
+	if code := send("10.0.0.2:1000", ""); code != 404 {
+		t.Fatalf("the proxy itself: %d", code)
+	}
+}
+
+func TestPortalConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string // "" valid
+	}{
+		{"default from a loopback listen", func(c *Config) { c.Listen = "127.0.0.1:0" }, ""},
+		{"loopback http", func(c *Config) { c.Delivery.PortalURL = "http://localhost:8080/" }, ""},
+		{"IPv6 loopback http", func(c *Config) { c.Delivery.PortalURL = "http://[::1]:8080" }, ""},
+		{"https", func(c *Config) { c.Delivery.PortalURL = "https://privacy.example.org/docvet" }, ""},
+		{"default from 0.0.0.0", func(c *Config) { c.Listen = "0.0.0.0:8080" }, "set delivery.portal_url to the public URL subjects use"},
+		{"default from an empty host", func(c *Config) { c.Listen = ":8080" }, "set delivery.portal_url to the public URL subjects use"},
+		{"unspecified IPv6", func(c *Config) { c.Delivery.PortalURL = "https://[::]:8443" }, "set delivery.portal_url to the public URL subjects use"},
+		{"http elsewhere", func(c *Config) { c.Delivery.PortalURL = "http://privacy.example.org" }, "allow_insecure_portal_url"},
+		{"http to a LAN address", func(c *Config) { c.Delivery.PortalURL = "http://192.168.1.10:8080" }, "allow_insecure_portal_url"},
+		{"http elsewhere, allowed", func(c *Config) {
+			c.Delivery.PortalURL = "http://privacy.example.org"
+			c.Delivery.AllowInsecurePortalURL = true
+		}, ""},
+		{"trusted proxies", func(c *Config) { c.Delivery.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1"} }, ""},
+		{"bad trusted proxy", func(c *Config) { c.Delivery.TrustedProxies = []string{"10.0.0.0/8", "proxy.example.org"} }, `delivery.trusted_proxies[1] "proxy.example.org"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig(t.TempDir())
+			tc.mutate(&c)
+			c.applyDefaults()
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate = %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+	c := testConfig(t.TempDir())
+	c.applyDefaults()
+	if c.Delivery.PortalFailuresPerMinute != 30 || c.Delivery.trustedProxies == nil || len(c.Delivery.trustedProxies) != 0 {
+		t.Errorf("defaults: %d failures/minute, proxies %v", c.Delivery.PortalFailuresPerMinute, c.Delivery.trustedProxies)
+	}
+	c.Delivery.TrustedProxies = []string{"10.0.0.0/8"}
+	c.applyDefaults()
+	if len(c.Delivery.trustedProxies) != 1 || c.Delivery.trustedProxies[0].String() != "10.0.0.0/8" {
+		t.Errorf("trusted proxies not parsed: %v", c.Delivery.trustedProxies)
 	}
 }

@@ -70,6 +70,17 @@ func (s *Server) issuePortalToken(tx *store.Tx, requestID string, now time.Time,
 	return p, tx.PutPortalToken(p)
 }
 
+// revokePortalToken makes the request's portal token unusable in tx: it
+// is replaced by one derived from a fresh nonce that expired when it was
+// made, so the old token's hash is gone from the store and the new token,
+// never sent to anyone, would get the portal's 404 anyway. (The store
+// keeps one token per request and has no delete; the expired row also
+// lets the status API show when the link stopped working.)
+func (s *Server) revokePortalToken(tx *store.Tx, requestID string, now time.Time) error {
+	_, err := s.issuePortalToken(tx, requestID, now, 0)
+	return err
+}
+
 // portalLink is the subject's link to their delivery: the configured
 // public portal URL with the token. Never log it.
 func (s *Server) portalLink(p store.PortalToken) string {

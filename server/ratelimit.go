@@ -2,9 +2,11 @@ package server
 
 import (
 	"container/list"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -143,14 +145,52 @@ func ceilSecond(d time.Duration) time.Duration {
 	return (d + time.Second - 1).Truncate(time.Second)
 }
 
-// clientKey is the rate-limit key of a request: the peer address of the
-// connection, with IPv6 addresses reduced to their /64 (one host usually
-// holds a whole /64 and could otherwise rotate through it). X-Forwarded-For
-// is not trusted: any client can set it. Behind a reverse proxy every
-// client shares the proxy's address, so the proxy must rate-limit
-// /portal/ itself (and this limit then protects against a compromised or
-// misconfigured proxy only).
-func clientKey(r *http.Request) string {
+// maxForwardedHops bounds how many X-Forwarded-For entries are examined
+// from the right; a longer chain of trusted proxies is not plausible, and
+// the bound keeps a huge header from costing more than a few lookups.
+const maxForwardedHops = 32
+
+// parseTrustedProxies parses delivery.trusted_proxies: CIDR ranges
+// ("10.0.0.0/8", "2001:db8::/32") or single addresses. IPv4-mapped IPv6
+// ranges are reduced to their IPv4 range, as addresses are (clientAddr).
+func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		s = strings.TrimSpace(s)
+		var p netip.Prefix
+		if strings.Contains(s, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(s); err != nil {
+				return nil, fmt.Errorf("[%d] %q: want a CIDR range or an address", i, s)
+			}
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("[%d] %q: want a CIDR range or an address", i, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// clientKey is the rate-limit key of a request: the client's address,
+// with IPv6 addresses reduced to their /64 (one host usually holds a whole
+// /64 and could otherwise rotate through it).
+//
+// The client's address is the connection's peer, unless the peer is a
+// trusted proxy (delivery.trusted_proxies): then it is the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy. Entries left of
+// that one were written by the client and are never read; when the chain
+// holds nothing but trusted proxies, or an entry that is not an address,
+// the peer's address is the key (all such requests then share one budget:
+// stricter, never spoofable). X-Forwarded-For from any other peer is
+// ignored, as any client can send it.
+func clientKey(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -159,11 +199,75 @@ func clientKey(r *http.Request) string {
 	if err != nil {
 		return host
 	}
-	ip = ip.Unmap()
+	ip = normAddr(ip)
+	if len(trusted) > 0 && isTrusted(ip, trusted) {
+		if c, ok := forwardedClient(r.Header.Values("X-Forwarded-For"), trusted); ok {
+			ip = c
+		}
+	}
 	if ip.Is6() {
 		if p, err := ip.Prefix(64); err == nil {
 			return p.String()
 		}
 	}
 	return ip.String()
+}
+
+// normAddr drops a zone and maps IPv4-mapped IPv6 to IPv4.
+func normAddr(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedClient walks the X-Forwarded-For lines (in order; each a
+// comma-separated list) from the right and returns the first address that
+// is not a trusted proxy. ok is false when there is none within
+// maxForwardedHops, or an entry on the way is not an address.
+func forwardedClient(lines []string, trusted []netip.Prefix) (netip.Addr, bool) {
+	hops := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		rest := lines[i]
+		for {
+			var elem string
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				elem, rest = rest[j+1:], rest[:j]
+			} else {
+				elem, rest = rest, ""
+			}
+			if hops++; hops > maxForwardedHops {
+				return netip.Addr{}, false
+			}
+			a, ok := parseForwardedAddr(elem)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			if !isTrusted(a, trusted) {
+				return a, true
+			}
+			if rest == "" {
+				break
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// parseForwardedAddr parses one X-Forwarded-For entry: an address, or an
+// address with a port ("192.0.2.1:443", "[2001:db8::1]:443"), which some
+// proxies write.
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return normAddr(a), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return normAddr(ap.Addr()), true
+	}
+	return netip.Addr{}, false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/docvet/docvet/delivery"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,8 +74,17 @@ func (s *Server) checkAccessRequest(index int, raw json.RawMessage) checked {
 	ar.Timestamp = now.UTC().Truncate(time.Second)
 	if prev, err := s.st.Get(context.Background(), datasetAccessRequests, id); err == nil && !prev.Deleted {
 		var old search.AccessRequest
-		if json.Unmarshal(prev.Body, &old) == nil && !old.Timestamp.IsZero() {
-			ar.Timestamp = old.Timestamp
+		if json.Unmarshal(prev.Body, &old) == nil {
+			if !old.Timestamp.IsZero() {
+				ar.Timestamp = old.Timestamp
+			}
+			// Once searched, the request is answered to the key and contact
+			// it was filed with: a delivery half to one key and half to
+			// another could not be opened.
+			if rs, err := s.st.RequestState(context.Background(), id); err == nil && rs.State != store.RequestReceived &&
+				(old.PublicKey != ar.PublicKey || old.ContactInfo != ar.ContactInfo) {
+				return reject(index, id, []string{fmt.Sprintf("access request is %s: its public key and contact info can no longer change (file a new request)", rs.State)})
+			}
 		}
 	}
 	body, err := json.Marshal(ar)
@@ -319,8 +329,15 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 	return nil
 }
 
-// awaitReview moves a searched request on to awaiting-review.
+// awaitReview moves a searched request on to awaiting-review, or straight
+// to reviewed when the search found nothing at all.
 func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
+	reviewed := false
+	defer func() {
+		if reviewed {
+			rr.s.kickDelivery()
+		}
+	}()
 	return rr.s.st.Update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.RequestState(id)
 		if err != nil {
@@ -332,15 +349,33 @@ func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
 		if err := tx.PutRequestState(id, store.RequestAwaitingReview, ""); err != nil {
 			return err
 		}
-		// The contacts of each data type with hits are told a workbook
-		// is ready (the outbox entry commits with the state).
-		types := map[string]bool{}
-		if err := search.Stream(ctx, rr.s.st, id, nil, func(h search.Hit) error { types[h.DataType] = true; return nil }, nil); err != nil {
+		// The contacts of each data type with hits (or with documents that
+		// could not be searched) are told a workbook is ready; the outbox
+		// entries commit with the state.
+		hits, ns, err := tx.SnapshotDataTypes(id)
+		if err != nil {
 			return err
 		}
-		for dt := range types {
-			if err := tx.Enqueue(store.NotifyReviewers, id, dt, time.Now()); err != nil {
+		if len(hits) == 0 && len(ns) == 0 {
+			// Nothing to review: the subject is told nothing was found.
+			reviewed = true
+			if err := tx.PutRequestState(id, store.RequestReviewed, ""); err != nil {
 				return err
+			}
+			return rr.s.auditTx(tx, actorSystem, "request.reviewed", id, map[string]any{"hits": 0, "automatic": true})
+		}
+		types := map[string]bool{}
+		for dt := range hits {
+			types[dt] = true
+		}
+		for dt := range ns {
+			types[dt] = true
+		}
+		for dt := range types {
+			for _, rcpt := range rr.s.reviewerRecipients(ctx, dt) {
+				if err := tx.Enqueue(store.NotifyReviewers, id, rcpt, time.Now()); err != nil {
+					return err
+				}
 			}
 		}
 		return rr.s.auditTx(tx, actorSystem, "request.awaiting-review", id, map[string]any{"data_types_with_hits": len(types)})
@@ -397,7 +432,10 @@ type requestStatus struct {
 	NotSearchable int64            `json:"not_searchable"`
 	Decisions     map[string]int64 `json:"decisions_per_data_type,omitempty"`
 	Delivery      *deliveryStatus  `json:"delivery,omitempty"`
-	Notifications []notifyStatus   `json:"notifications,omitempty"`
+	// DeliveryWaiting counts rows whose documents could not be downloaded
+	// again yet (retried; given up after a day).
+	DeliveryWaiting int            `json:"delivery_waiting_for_source,omitempty"`
+	Notifications   []notifyStatus `json:"notifications,omitempty"`
 }
 
 // deliveryStatus counts a request's delivery so far (rows are recorded as
@@ -446,7 +484,11 @@ func (s *Server) deliveryStatusOf(ctx context.Context, id string) (*deliveryStat
 	}
 	var ns []notifyStatus
 	err = s.st.Notifications(ctx, id, func(e store.OutboxEntry) error {
-		n := notifyStatus{Kind: e.Kind, DataType: e.Recipient, Due: e.DueAt.UTC(), Attempts: e.Attempts, Failed: e.Failed, LastError: e.LastError}
+		dt, _, _ := strings.Cut(e.Recipient, "#")
+		if e.Kind == store.NotifySubject {
+			dt = ""
+		}
+		n := notifyStatus{Kind: e.Kind, DataType: dt, Due: e.DueAt.UTC(), Attempts: e.Attempts, Failed: e.Failed, LastError: e.LastError}
 		if !e.SentAt.IsZero() {
 			t := e.SentAt.UTC()
 			n.Sent = &t
@@ -501,5 +543,8 @@ func (s *Server) handleRequestStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Delivery, out.Notifications = ds, ns
+	if n := s.deliverer.Failing(id); n > 0 {
+		out.DeliveryWaiting = n
+	}
 	writeJSON(w, http.StatusOK, out)
 }

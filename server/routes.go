@@ -23,6 +23,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/access-requests/{id}", s.require(ScopeSubjects, s.handleRequestStatus))
 	mux.HandleFunc("GET /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookExport))
 	mux.HandleFunc("POST /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookImport))
+	// The subject's portal link: reissue (new token, subject notified) or revoke.
+	mux.HandleFunc("POST /api/access-requests/{id}/portal-link", s.require(ScopeSubjects, s.handlePortalReissue))
+	mux.HandleFunc("DELETE /api/access-requests/{id}/portal-link", s.require(ScopeSubjects, s.handlePortalRevoke))
 
 	// The data subject's portal: the token in the path is the only
 	// credential; every wrong, expired or foreign token gets the same 404.

@@ -142,6 +142,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{st: st, cfg: cfg, log: log, secret: secret, auth: newAuthenticator(secret),
 		byName: map[string]*puller{}, started: time.Now()}
+	st.SetAuditKey(AuditChainKey(secret))
 	for _, b := range cfg.Push.ContentBases {
 		cb, _ := parseContentBase(b) // validated
 		s.pushBases = append(s.pushBases, cb)

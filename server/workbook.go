@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -322,7 +323,8 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		}
 		kept, withheld, fileWithheld, text, meta := dec.Counts()
 		if err := s.auditTx(tx, reviewer, "workbook.upload", rs.ID, map[string]any{"data_type": dt, "rows": len(dec.Rows),
-			"kept": kept, "withheld": withheld, "file_withheld": fileWithheld, "text": text, "metadata_edited": meta}); err != nil {
+			"kept": kept, "withheld": withheld, "file_withheld": fileWithheld, "text": text, "metadata_edited": meta,
+			"decisions_sha256": decisionsDigest(rows)}); err != nil {
 			return err
 		}
 		if state == store.RequestReviewed {
@@ -348,4 +350,19 @@ func (s *Server) handleWorkbookImport(w http.ResponseWriter, r *http.Request) {
 		"kept", kept, "withheld", withheld, "file_withheld", fileWithheld, "text", text, "metadata_edited", meta, "state", state)
 	writeJSON(w, http.StatusOK, WorkbookResult{RequestID: rs.ID, DataType: dt, State: state, Rows: len(dec.Rows),
 		Kept: kept, Withheld: withheld, FileWithheld: fileWithheld, Text: text, MetadataEdited: meta})
+}
+
+// decisionsDigest commits the audit chain to the exact decisions stored by
+// an upload (row ids, data types, decisions and kinds of change, in upload
+// order) without holding them: the decision table can then be checked
+// against the chain.
+func decisionsDigest(rows []store.Decision) string {
+	h := sha256.New()
+	for _, r := range rows {
+		for _, part := range [][]byte{[]byte(r.RowID), []byte(r.DataType), r.Decision, r.What} {
+			fmt.Fprintf(h, "%d:", len(part))
+			h.Write(part)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -33,10 +34,20 @@ type AuditEvent struct {
 	Hash    string          // hex SHA-256 over Prev and this entry's fields
 }
 
+// SetAuditKey sets the key of the audit log's hash chain: each entry's hash
+// is then an HMAC-SHA256, so whoever can write the database file but does
+// not hold the key (kept outside it, derived from the server secret) cannot
+// rewrite the chain consistently. Set it once, before the first append or
+// verify; without it entries are chained with plain SHA-256.
+func (s *Store) SetAuditKey(key []byte) { s.auditKey = append([]byte(nil), key...) }
+
 // auditHash chains an entry to prev. Fields are length-prefixed so no two
 // different entries can encode alike.
-func auditHash(prev string, seq, at int64, actor, event, request string, detail []byte) string {
+func auditHash(key []byte, prev string, seq, at int64, actor, event, request string, detail []byte) string {
 	h := sha256.New()
+	if key != nil {
+		h = hmac.New(sha256.New, key)
+	}
 	var n [8]byte
 	put := func(b []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
@@ -84,7 +95,7 @@ func (t *Tx) AppendAudit(actor, event, request string, detail any) error {
 	}
 	seq++
 	at := t.now.UnixMicro()
-	hash := auditHash(prev, seq, at, actor, event, request, d)
+	hash := auditHash(t.s.auditKey, prev, seq, at, actor, event, request, d)
 	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO audit_log (seq, at, actor, event, request, detail, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, seq, at, actor, event, request, string(d), prev, hash); err != nil {
 		return fmt.Errorf("store: append audit: %w", err)
@@ -150,7 +161,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditSummary, error) {
 			return fmt.Errorf("%w: entry %d missing (found %d next)", ErrAuditBroken, want, e.Seq)
 		case e.Prev != sum.Head:
 			return fmt.Errorf("%w: entry %d does not follow entry %d", ErrAuditBroken, e.Seq, e.Seq-1)
-		case auditHash(e.Prev, e.Seq, e.At.UnixMicro(), e.Actor, e.Event, e.Request, e.Detail) != e.Hash:
+		case auditHash(s.auditKey, e.Prev, e.Seq, e.At.UnixMicro(), e.Actor, e.Event, e.Request, e.Detail) != e.Hash:
 			return fmt.Errorf("%w: entry %d was altered", ErrAuditBroken, e.Seq)
 		}
 		sum.Entries = e.Seq

@@ -162,3 +162,27 @@ func TestOutbox(t *testing.T) {
 		t.Fatalf("entries %+v", all)
 	}
 }
+
+// TestAuditKeyed: with a key, the chain verifies only with that key, so a
+// rewrite by someone without it is detected.
+func TestAuditKeyed(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	s.SetAuditKey([]byte("k1"))
+	for range 3 {
+		if err := s.AppendAudit(ctx, "system", "e", "r", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.VerifyAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.SetAuditKey(nil)
+	if _, err := s.VerifyAudit(ctx); !errors.Is(err, ErrAuditBroken) {
+		t.Fatalf("verify without the key = %v", err)
+	}
+	s.SetAuditKey([]byte("k2"))
+	if _, err := s.VerifyAudit(ctx); !errors.Is(err, ErrAuditBroken) {
+		t.Fatalf("verify with another key = %v", err)
+	}
+}

@@ -232,3 +232,13 @@ func (s *Store) PortalTokenOf(ctx context.Context, requestID string) (PortalToke
 	return scanToken(s.r.QueryRowContext(ctx, `SELECT token_hash, request_id, nonce, created_at, expires_at
 		FROM portal_tokens WHERE request_id = ?`, requestID))
 }
+
+// ClearPortalNonce forgets the nonce of the request's portal token once
+// the link has been sent: the token can no longer be derived again, even
+// with the server secret, and keeps working (its hash stays).
+func (t *Tx) ClearPortalNonce(requestID string) error {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE portal_tokens SET nonce = x'' WHERE request_id = ?`, requestID); err != nil {
+		return fmt.Errorf("store: clear portal nonce: %w", err)
+	}
+	return nil
+}

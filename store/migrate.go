@@ -178,6 +178,8 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 	 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 		BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+	// 7: the delivery store's sweep asks whether a bundle names a blob.
+	`CREATE INDEX delivery_bundles_by_blob ON delivery_bundles (blob);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

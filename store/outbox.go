@@ -130,3 +130,13 @@ func (s *Store) Notifications(ctx context.Context, requestID string, fn func(Out
 	}
 	return rows.Err()
 }
+
+// Defer moves an entry's due time without counting an attempt (nothing was
+// tried: e.g. no sender is configured yet).
+func (t *Tx) Defer(id int64, reason string, next time.Time) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET last_error = ?, due_at = ? WHERE id = ?`, reason, next.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("store: defer notification: %w", err)
+	}
+	return nil
+}

@@ -306,3 +306,33 @@ func (s *Store) LedgerNotOK(ctx context.Context, dataTypes []string, fn func(Led
 	}
 	return rows.Err()
 }
+
+// SnapshotDataTypes counts the hits and the not-searchable documents of a
+// request's snapshot per data type, in this transaction (without decoding
+// every hit).
+func (t *Tx) SnapshotDataTypes(requestID string) (hits, notSearchable map[string]int, err error) {
+	count := func(q string) (map[string]int, error) {
+		rows, err := t.tx.QueryContext(t.ctx, q, requestID)
+		if err != nil {
+			return nil, fmt.Errorf("store: snapshot data types: %w", err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var (
+				dt sql.NullString
+				n  int
+			)
+			if err := rows.Scan(&dt, &n); err != nil {
+				return nil, fmt.Errorf("store: snapshot data types: %w", err)
+			}
+			out[dt.String] += n
+		}
+		return out, rows.Err()
+	}
+	if hits, err = count(`SELECT json_extract(hit, '$.data_type'), COUNT(*) FROM request_hits WHERE request_id = ? GROUP BY 1`); err != nil {
+		return nil, nil, err
+	}
+	notSearchable, err = count(`SELECT json_extract(doc, '$.data_type'), COUNT(*) FROM request_not_searchable WHERE request_id = ? GROUP BY 1`)
+	return hits, notSearchable, err
+}

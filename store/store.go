@@ -63,6 +63,8 @@ type Store struct {
 	lock *os.File
 	// Prepared statements of the hot paths, per database handle.
 	wStmts, rStmts stmtCache
+	// auditKey keys the audit log's hash chain (SetAuditKey).
+	auditKey []byte
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

@@ -55,6 +55,11 @@ Works with docvet serve running (it asks the service) or stopped.
 		return err
 	case ok:
 		defer st.Close()
+		secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+		if err != nil {
+			return fmt.Errorf("the audit chain is keyed with the server secret: %w", err)
+		}
+		st.SetAuditKey(server.AuditChainKey(secret))
 		sum, err := st.VerifyAudit(ctx)
 		switch {
 		case errors.Is(err, store.ErrAuditBroken):

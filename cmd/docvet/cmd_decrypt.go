@@ -129,6 +129,12 @@ func runDecrypt(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	d := &decrypter{ctx: ctx, id: id, root: root, dir: *outDir, stdout: stdout, stderr: stderr}
 	for _, in := range inputs {
+		if fi, err := os.Stat(in); err == nil {
+			d.budget += min(fi.Size(), maxOutputBytes)*maxExpansion + expansionSlack
+		}
+	}
+	d.budget = min(d.budget, maxOutputBytes)
+	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -168,6 +174,13 @@ type decrypter struct {
 	stdout, stderr io.Writer
 	items, failed  int
 	written        int64 // bytes written in this run
+	// budget caps what this run may write: maxExpansion times the input
+	// files' real sizes plus slack per input. Claimed sizes inside a zip
+	// are the forger's to choose, and a forged zip may point many entries
+	// at the same bytes; the inputs' sizes on disk are not.
+	budget int64
+	// bundleSize is the size on disk of the bundle being read (0: none).
+	bundleSize int64
 }
 
 func (d *decrypter) fail(what string, err error) {
@@ -215,6 +228,8 @@ func (d *decrypter) bundle(name string, f *os.File) {
 		d.fail(name, err)
 		return
 	}
+	d.bundleSize = st.Size()
+	defer func() { d.bundleSize = 0 }()
 	zr, err := zip.NewReader(f, st.Size())
 	if err != nil {
 		d.items++
@@ -269,7 +284,13 @@ func (d *decrypter) zipItem(zf *zip.File, dir string) error {
 		return err
 	}
 	defer rc.Close()
-	return d.item(rc, int64(min(zf.CompressedSize64, 1<<62)), dir, d.items)
+	// The entry's claimed size is bounded by the bundle's real size: the
+	// limit derived from it cannot exceed what the bytes allow.
+	enc := int64(min(zf.CompressedSize64, 1<<62))
+	if d.bundleSize > 0 && enc > d.bundleSize {
+		enc = d.bundleSize
+	}
+	return d.item(rc, enc, dir, d.items)
 }
 
 // page copies an .html entry of a bundle as it is.
@@ -324,7 +345,7 @@ func (d *decrypter) write(dir, name string, mod time.Time, body io.Reader, limit
 		}
 		d.root.Remove(tmp)
 	}()
-	remaining := min(limit, maxOutputBytes-d.written)
+	remaining := min(limit, maxOutputBytes-d.written, d.budget-d.written)
 	n, err := io.Copy(f, &ctxReader{ctx: d.ctx, r: io.LimitReader(body, remaining+1)})
 	d.written += n
 	if err != nil {

@@ -190,7 +190,7 @@ index:
   document_timeout: 20s
 delivery:
   workers: 1
-  portal_url: http://portal.example/
+  portal_url: https://portal.example/
 notifications:
   subject_delay: 0s
   smtp:

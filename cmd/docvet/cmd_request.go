@@ -129,7 +129,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // runRequest implements "docvet request create|status".
 func runRequest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return subcommand(ctx, "request", args, stdout, stderr, []named{
-		{"create", runRequestCreate}, {"status", runRequestStatus}})
+		{"create", runRequestCreate}, {"status", runRequestStatus}, {"portal-link", runRequestPortalLink}})
 }
 
 // named is one subcommand of a command group.
