@@ -1104,3 +1104,56 @@ func excerpt(s, sub string) string {
 	lo, hi := max(i-200, 0), min(i+len(sub)+200, len(s))
 	return s[lo:hi]
 }
+
+// TestJourneyNothingFound: a request whose identifiers match nothing (and
+// with nothing unsearchable) needs no review: it is reviewed and delivered
+// at once, the subject is told, and the bundle says nothing was delivered.
+// A re-push that changes its key is refused once it was searched.
+func TestJourneyNothingFound(t *testing.T) {
+	j := newJourney(t)
+	const (
+		subject = "nobody.here@example.org"
+		reqID   = "AR-none"
+	)
+	j.registerType("hr", "Personnel files", "hr-lead@example.org")
+	j.pushDocs([]jDoc{{id: "doc-x", name: "x.txt", dataType: "hr", mime: "text/plain", body: []byte("no one in particular\n")}})
+	key := newJKey(t, subject)
+	ar := map[string]any{
+		"gdpr-access-request:access-request-id": reqID,
+		"gdpr-access-request:user-id":           "u-none",
+		"gdpr-access-request:contactinfo":       subject,
+		"gdpr-access-request:public-key":        key.public,
+		"gdpr-access-request:identifiers":       []string{subject},
+	}
+	j.push(arIn, ar)
+	st := j.waitState(reqID, store.RequestDelivered, 60*time.Second)
+	if st.Hits != 0 {
+		t.Fatalf("hits %d", st.Hits)
+	}
+	msgs := j.waitMail(1)
+	if len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != subject {
+		t.Fatalf("mail %+v: want exactly the subject's", msgs)
+	}
+	ident, err := encrypt.NewIdentity(key.private, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := j.fetchPortal(j.portalLinkFrom(msgs[0]), ident)
+	if len(d.bundle) == 0 {
+		t.Fatal("no bundle for an empty answer")
+	}
+	zr, err := zip.NewReader(bytes.NewReader(d.bundle), int64(len(d.bundle)))
+	if err != nil || len(zr.File) != 1 || zr.File[0].Name != "index.html" {
+		t.Fatalf("bundle of an empty answer: %v %v", err, zr)
+	}
+
+	// The request was answered to this key: a re-push with another one is
+	// refused with the reason, and nothing changes.
+	other := newJKey(t, subject)
+	ar["gdpr-access-request:public-key"] = other.public
+	b, _ := json.Marshal(ar)
+	code, body, _ := j.do(http.MethodPost, "/api/receivers/"+arIn+"/entities", j.tokens[ScopePush], "application/json", b)
+	if !bytes.Contains(body, []byte("can no longer change")) {
+		t.Fatalf("re-push with another key: %d %s", code, body)
+	}
+}
