@@ -52,16 +52,39 @@ var wordsNO = words{
 	Back: "Tilbake til oversikten", None: "Ingenting ble levert for denne datatypen.", Generated: "Laget",
 }
 
-func wordsFor(lang string) words {
+// PageLanguage is the language the subject's pages are written in for a
+// request's language tag: "no" for Norwegian ("no", "nb-NO", "nn", ...),
+// else "en".
+func PageLanguage(lang string) string {
 	l := strings.ToLower(strings.TrimSpace(lang))
 	if i := strings.IndexAny(l, "-_"); i > 0 {
 		l = l[:i]
 	}
 	switch l {
 	case "no", "nb", "nn", "nob", "nno":
+		return "no"
+	}
+	return "en"
+}
+
+func wordsFor(lang string) words {
+	if PageLanguage(lang) == "no" {
 		return wordsNO
 	}
 	return wordsEN
+}
+
+// FormatSize writes a byte count for people: 512 B, 3.2 KB, 1.5 MB, 2.0 GB.
+func FormatSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 type pageData struct {
@@ -73,15 +96,7 @@ type pageData struct {
 }
 
 var funcs = template.FuncMap{
-	"size": func(n int64) string {
-		switch {
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d B", n)
-	},
+	"size": FormatSize,
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }
 

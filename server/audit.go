@@ -67,8 +67,8 @@ func (s *Server) audit(ctx context.Context, actor, event, requestID string, deta
 	}
 }
 
-// auditEntry is one audit log entry as the admin API shows it.
-type auditEntry struct {
+// AuditEntry is one audit log entry as the admin API shows it.
+type AuditEntry struct {
 	Seq     int64           `json:"seq"`
 	At      time.Time       `json:"at"`
 	Actor   string          `json:"actor"`
@@ -130,13 +130,13 @@ func (s *Server) handleAuditLog(w http.ResponseWriter, r *http.Request) {
 	if id := q.Get("request"); id != "" {
 		ref = auditRef(s.secret, id)
 	}
-	out := []auditEntry{}
+	out := []AuditEntry{}
 	errLimit := errors.New("limit")
 	err := s.st.AuditLog(r.Context(), after, ref, func(e store.AuditEvent) error {
 		if len(out) >= limit {
 			return errLimit
 		}
-		out = append(out, auditEntry{Seq: e.Seq, At: e.At.UTC(), Actor: e.Actor, Event: e.Event, Request: e.Request,
+		out = append(out, AuditEntry{Seq: e.Seq, At: e.At.UTC(), Actor: e.Actor, Event: e.Event, Request: e.Request,
 			Detail: e.Detail, Prev: e.Prev, Hash: e.Hash})
 		return nil
 	})

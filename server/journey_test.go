@@ -334,8 +334,8 @@ type jStatus struct {
 	Hits        int64            `json:"hits"`
 	HitsPerType map[string]int64 `json:"hits_per_data_type"`
 	Decisions   map[string]int64 `json:"decisions_per_data_type"`
-	Delivery    *deliveryStatus  `json:"delivery"`
-	Notify      []notifyStatus   `json:"notifications"`
+	Delivery    *DeliveryStatus  `json:"delivery"`
+	Notify      []NotificationStatus   `json:"notifications"`
 }
 
 func (j *journey) status(id string) (jStatus, []byte) {

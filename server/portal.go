@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -468,12 +467,7 @@ var portalNO = portalWords{
 // portalWordsFor picks the texts for a language tag ("no", "nb-NO", ...);
 // English for anything else.
 func portalWordsFor(lang string) portalWords {
-	l := strings.ToLower(strings.TrimSpace(lang))
-	if i := strings.IndexAny(l, "-_"); i > 0 {
-		l = l[:i]
-	}
-	switch l {
-	case "no", "nb", "nn", "nob", "nno":
+	if delivery.PageLanguage(lang) == "no" {
 		return portalNO
 	}
 	return portalEN
@@ -499,17 +493,7 @@ type portalPageData struct {
 }
 
 var portalPage = template.Must(template.New("portal").Funcs(template.FuncMap{
-	"size": func(n int64) string {
-		switch {
-		case n >= 1<<30:
-			return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d B", n)
-	},
+	"size": delivery.FormatSize,
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }).Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8">

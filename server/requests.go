@@ -418,8 +418,8 @@ func (d *dataTypes) list() []string {
 	return out
 }
 
-// requestStatus is the body of GET /api/access-requests/{id}.
-type requestStatus struct {
+// RequestStatus is the body of GET /api/access-requests/{id}.
+type RequestStatus struct {
 	ID            string           `json:"id"`
 	State         string           `json:"state"`
 	Reason        string           `json:"reason,omitempty"`
@@ -431,16 +431,16 @@ type requestStatus struct {
 	HitsPerType   map[string]int64 `json:"hits_per_data_type"`
 	NotSearchable int64            `json:"not_searchable"`
 	Decisions     map[string]int64 `json:"decisions_per_data_type,omitempty"`
-	Delivery      *deliveryStatus  `json:"delivery,omitempty"`
+	Delivery      *DeliveryStatus  `json:"delivery,omitempty"`
 	// DeliveryWaiting counts rows whose documents could not be downloaded
 	// again yet (retried; given up after a day).
 	DeliveryWaiting int            `json:"delivery_waiting_for_source,omitempty"`
-	Notifications   []notifyStatus `json:"notifications,omitempty"`
+	Notifications   []NotificationStatus `json:"notifications,omitempty"`
 }
 
-// deliveryStatus counts a request's delivery so far (rows are recorded as
+// DeliveryStatus counts a request's delivery so far (rows are recorded as
 // they are delivered, so a delivering request shows its progress).
-type deliveryStatus struct {
+type DeliveryStatus struct {
 	Rows          int        `json:"rows"`
 	Delivered     int        `json:"delivered"`
 	FileWithheld  int        `json:"file_withheld"`
@@ -453,8 +453,8 @@ type deliveryStatus struct {
 	PortalExpires *time.Time `json:"portal_expires_at,omitempty"`
 }
 
-// notifyStatus is one notification of the request (no addresses).
-type notifyStatus struct {
+// NotificationStatus is one notification of the request (no addresses).
+type NotificationStatus struct {
 	Kind      string     `json:"kind"`
 	DataType  string     `json:"data_type,omitempty"`
 	Due       time.Time  `json:"due_at"`
@@ -465,14 +465,14 @@ type notifyStatus struct {
 }
 
 // deliveryStatusOf reads the delivery part of a request's status.
-func (s *Server) deliveryStatusOf(ctx context.Context, id string) (*deliveryStatus, []notifyStatus, error) {
+func (s *Server) deliveryStatusOf(ctx context.Context, id string) (*DeliveryStatus, []NotificationStatus, error) {
 	_, sum, err := delivery.Contents(ctx, s.st, id, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	var ds *deliveryStatus
+	var ds *DeliveryStatus
 	if sum.Rows > 0 {
-		ds = &deliveryStatus{Rows: sum.Rows, Delivered: sum.Delivered, FileWithheld: sum.FileWithheld, Withheld: sum.Withheld,
+		ds = &DeliveryStatus{Rows: sum.Rows, Delivered: sum.Delivered, FileWithheld: sum.FileWithheld, Withheld: sum.Withheld,
 			Changed: sum.Changed, Unavailable: sum.Unavailable, Items: sum.Items, Bytes: sum.Bytes}
 		if b, err := s.st.Bundle(ctx, id); err == nil {
 			ds.BundleBytes = b.Size
@@ -482,13 +482,13 @@ func (s *Server) deliveryStatusOf(ctx context.Context, id string) (*deliveryStat
 			ds.PortalExpires = &t
 		}
 	}
-	var ns []notifyStatus
+	var ns []NotificationStatus
 	err = s.st.Notifications(ctx, id, func(e store.OutboxEntry) error {
 		dt, _, _ := strings.Cut(e.Recipient, "#")
 		if e.Kind == store.NotifySubject {
 			dt = ""
 		}
-		n := notifyStatus{Kind: e.Kind, DataType: dt, Due: e.DueAt.UTC(), Attempts: e.Attempts, Failed: e.Failed, LastError: e.LastError}
+		n := NotificationStatus{Kind: e.Kind, DataType: dt, Due: e.DueAt.UTC(), Attempts: e.Attempts, Failed: e.Failed, LastError: e.LastError}
 		if !e.SentAt.IsZero() {
 			t := e.SentAt.UTC()
 			n.Sent = &t
@@ -513,7 +513,7 @@ func (s *Server) handleRequestStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	out := requestStatus{ID: rs.ID, State: rs.State, Reason: rs.Reason, CreatedAt: rs.CreatedAt.UTC(),
+	out := RequestStatus{ID: rs.ID, State: rs.State, Reason: rs.Reason, CreatedAt: rs.CreatedAt.UTC(),
 		UpdatedAt: rs.UpdatedAt.UTC(), Hits: rs.Hits, NotSearchable: rs.NotSearchable, HitsPerType: map[string]int64{}}
 	if rs.HasSnapshot {
 		t := rs.SearchedAt.UTC()

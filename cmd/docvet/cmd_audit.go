@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/docvet/docvet/server"
 	"github.com/docvet/docvet/store"
@@ -97,16 +96,7 @@ id itself). Works with docvet serve running (it asks the service) or stopped.
 		return err
 	}
 	enc := json.NewEncoder(stdout)
-	type entry struct {
-		Seq     int64           `json:"seq"`
-		At      time.Time       `json:"at"`
-		Actor   string          `json:"actor"`
-		Event   string          `json:"event"`
-		Request string          `json:"request,omitempty"`
-		Detail  json.RawMessage `json:"detail"`
-		Prev    string          `json:"prev"`
-		Hash    string          `json:"hash"`
-	}
+	type entry = server.AuditEntry
 	st, ok, err := auditStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/docvet/docvet/server"
 	"io"
 	"net/http"
 	"net/url"
@@ -304,36 +305,7 @@ func runRequestStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 		_, err = stdout.Write(b)
 		return err
 	}
-	var st struct {
-		ID            string           `json:"id"`
-		State         string           `json:"state"`
-		Reason        string           `json:"reason"`
-		SearchedAt    *time.Time       `json:"searched_at"`
-		Hits          int64            `json:"hits"`
-		HitsPerType   map[string]int64 `json:"hits_per_data_type"`
-		NotSearchable int64            `json:"not_searchable"`
-		Decisions     map[string]int64 `json:"decisions_per_data_type"`
-		Delivery      *struct {
-			Rows          int        `json:"rows"`
-			Delivered     int        `json:"delivered"`
-			FileWithheld  int        `json:"file_withheld"`
-			Withheld      int        `json:"withheld"`
-			Changed       int        `json:"changed_since_review"`
-			Unavailable   int        `json:"unavailable"`
-			Items         int        `json:"items"`
-			Bytes         int64      `json:"bytes"`
-			BundleBytes   int64      `json:"bundle_bytes"`
-			PortalExpires *time.Time `json:"portal_expires_at"`
-		} `json:"delivery"`
-		Notifications []struct {
-			Kind      string     `json:"kind"`
-			DataType  string     `json:"data_type"`
-			Sent      *time.Time `json:"sent_at"`
-			Attempts  int        `json:"attempts"`
-			Failed    bool       `json:"failed"`
-			LastError string     `json:"last_error"`
-		} `json:"notifications"`
-	}
+	var st server.RequestStatus
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("read status: %w", err)
 	}

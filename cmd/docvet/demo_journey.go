@@ -188,24 +188,8 @@ func (d *demo) makeKeyPair() error {
 	return nil
 }
 
-// reqStatus is the part of GET /api/access-requests/{id} the demo shows.
-type reqStatus struct {
-	State       string           `json:"state"`
-	Reason      string           `json:"reason"`
-	Hits        int64            `json:"hits"`
-	HitsPerType map[string]int64 `json:"hits_per_data_type"`
-	Delivery    *struct {
-		Rows         int   `json:"rows"`
-		Delivered    int   `json:"delivered"`
-		FileWithheld int   `json:"file_withheld"`
-		Withheld     int   `json:"withheld"`
-		Changed      int   `json:"changed_since_review"`
-		Unavailable  int   `json:"unavailable"`
-		Items        int   `json:"items"`
-		Bytes        int64 `json:"bytes"`
-		BundleBytes  int64 `json:"bundle_bytes"`
-	} `json:"delivery"`
-}
+// reqStatus is GET /api/access-requests/{id}.
+type reqStatus = server.RequestStatus
 
 // waitState polls the request's status until it reaches state (or failed).
 func (d *demo) waitState(ctx context.Context, state string) (reqStatus, error) {
