@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -225,4 +226,52 @@ func (s *Server) dataTypeTitles(ctx context.Context, ids []string, lang string) 
 		}
 	}
 	return out
+}
+
+// DeliveryItemInfo is one encrypted item of a request, as listed by
+// GET /api/access-requests/{id}/delivery (no names: the file name is
+// inside the encryption).
+type DeliveryItemInfo struct {
+	ID       string    `json:"id"`
+	DataType string    `json:"data_type"`
+	Kind     string    `json:"kind"` // record (metadata and text) or file
+	Size     int64     `json:"size"`
+	At       time.Time `json:"created_at"`
+}
+
+// DeliveryListing is the body of GET /api/access-requests/{id}/delivery.
+type DeliveryListing struct {
+	RequestID   string             `json:"request_id"`
+	State       string             `json:"state"`
+	Items       []DeliveryItemInfo `json:"items"`
+	BundleBytes int64              `json:"bundle_bytes,omitempty"`
+}
+
+// handleDeliveryListing serves GET /api/access-requests/{id}/delivery:
+// the request's encrypted items with data type, kind and size.
+func (s *Server) handleDeliveryListing(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rs, err := s.st.RequestState(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such access request")
+		return
+	}
+	if err != nil {
+		s.log.Error("delivery listing", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	out := DeliveryListing{RequestID: rs.ID, State: rs.State, Items: []DeliveryItemInfo{}}
+	if err := s.st.DeliveryItems(r.Context(), id, func(it store.DeliveryItem) error {
+		out.Items = append(out.Items, DeliveryItemInfo{ID: it.ItemID, DataType: it.DataType, Kind: it.Kind, Size: it.Size, At: it.At.UTC()})
+		return nil
+	}); err != nil {
+		s.log.Error("delivery listing", "request", s.hashID(id), "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	if b, err := s.st.Bundle(r.Context(), id); err == nil {
+		out.BundleBytes = b.Size
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -328,14 +328,14 @@ func (j *journey) pushDocs(docs []jDoc) {
 
 // jStatus is GET /api/access-requests/{id}.
 type jStatus struct {
-	ID          string           `json:"id"`
-	State       string           `json:"state"`
-	Reason      string           `json:"reason"`
-	Hits        int64            `json:"hits"`
-	HitsPerType map[string]int64 `json:"hits_per_data_type"`
-	Decisions   map[string]int64 `json:"decisions_per_data_type"`
-	Delivery    *DeliveryStatus  `json:"delivery"`
-	Notify      []NotificationStatus   `json:"notifications"`
+	ID          string               `json:"id"`
+	State       string               `json:"state"`
+	Reason      string               `json:"reason"`
+	Hits        int64                `json:"hits"`
+	HitsPerType map[string]int64     `json:"hits_per_data_type"`
+	Decisions   map[string]int64     `json:"decisions_per_data_type"`
+	Delivery    *DeliveryStatus      `json:"delivery"`
+	Notify      []NotificationStatus `json:"notifications"`
 }
 
 func (j *journey) status(id string) (jStatus, []byte) {
@@ -914,12 +914,32 @@ func TestJourneyEndToEnd(t *testing.T) {
 	}
 	checkBundle(t, d.bundle, ident, d, []string{"crm", "hr"})
 
+	// The delivery listing names items by id, data type, kind and size.
+	code, lb := j.get("/api/access-requests/"+reqID+"/delivery", ScopeSubjects)
+	var listing DeliveryListing
+	if code != http.StatusOK || json.Unmarshal(lb, &listing) != nil || len(listing.Items) != 5 || listing.BundleBytes != int64(len(d.bundle)) {
+		t.Errorf("delivery listing %d %s", code, lb)
+	}
+	kinds := map[string]int{}
+	for _, it := range listing.Items {
+		kinds[it.DataType+"/"+it.Kind]++
+		if it.Size <= 0 || len(it.ID) != 32 {
+			t.Errorf("listed item %+v", it)
+		}
+	}
+	if kinds["hr/file"] != 1 || kinds["hr/record"] != 1 || kinds["crm/record"] != 2 || kinds["crm/file"] != 1 {
+		t.Errorf("listed kinds %v", kinds)
+	}
+	if bytes.Contains(lb, []byte("contract.pdf")) {
+		t.Error("the listing names a file")
+	}
+
 	// Status after the portal visit, the notification log and the audit.
 	st, body := j.status(reqID)
 	if st.ID != reqID || st.State != store.RequestDelivered || st.Decisions["hr"] != 3 || st.Decisions["crm"] != 2 {
 		t.Errorf("final status %s", body)
 	}
-	kinds := map[string]int{}
+	kinds = map[string]int{}
 	for _, n := range st.Notify {
 		if n.Sent == nil || n.Failed {
 			t.Errorf("notification %+v not sent", n)

@@ -434,7 +434,7 @@ type RequestStatus struct {
 	Delivery      *DeliveryStatus  `json:"delivery,omitempty"`
 	// DeliveryWaiting counts rows whose documents could not be downloaded
 	// again yet (retried; given up after a day).
-	DeliveryWaiting int            `json:"delivery_waiting_for_source,omitempty"`
+	DeliveryWaiting int                  `json:"delivery_waiting_for_source,omitempty"`
 	Notifications   []NotificationStatus `json:"notifications,omitempty"`
 }
 

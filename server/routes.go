@@ -21,6 +21,7 @@ func (s *Server) routes() http.Handler {
 
 	// Access requests: lifecycle, vetting workbook download and upload.
 	mux.HandleFunc("GET /api/access-requests/{id}", s.require(ScopeSubjects, s.handleRequestStatus))
+	mux.HandleFunc("GET /api/access-requests/{id}/delivery", s.require(ScopeSubjects, s.handleDeliveryListing))
 	mux.HandleFunc("GET /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookExport))
 	mux.HandleFunc("POST /api/access-requests/{id}/workbook", s.require(ScopeSubjects, s.handleWorkbookImport))
 	// The subject's portal link: reissue (new token, subject notified) or revoke.
