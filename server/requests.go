@@ -313,13 +313,19 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 	}
 	// The result is committed even if shutdown began meanwhile.
 	wctx := context.WithoutCancel(ctx)
-	if err := search.Save(wctx, s.st, res, false); err != nil && !errors.Is(err, store.ErrSnapshotExists) {
+	// The snapshot and its audit entry commit together.
+	err = s.st.Update(wctx, func(tx *store.Tx) error {
+		if err := search.SaveTx(tx, res, false); err != nil {
+			return err
+		}
+		return s.auditTx(tx, actorSystem, "request.searched", id, map[string]any{"identifiers": len(ids),
+			"skipped_identifiers": len(skipped), "subjects": len(subjects), "hits": len(res.Hits), "not_searchable": len(res.NotSearchable)})
+	})
+	if err != nil && !errors.Is(err, store.ErrSnapshotExists) {
 		return err
 	}
 	s.log.Info("requests: searched", "request", s.hashID(id), "identifiers", len(ids), "skipped", len(skipped),
 		"subjects", len(subjects), "hits", len(res.Hits), "not_searchable", len(res.NotSearchable), "delete_request", ar.DeleteRequest)
-	s.audit(wctx, actorSystem, "request.searched", id, map[string]any{"identifiers": len(ids), "skipped_identifiers": len(skipped),
-		"subjects": len(subjects), "hits": len(res.Hits), "not_searchable": len(res.NotSearchable)})
 	s.step("searched")
 	if err := rr.awaitReview(wctx, id); err != nil {
 		return err
