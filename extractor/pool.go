@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,14 +25,21 @@ import (
 type PoolOptions struct {
 	Size         int           // worker processes (default runtime.NumCPU())
 	Command      []string      // default: os.Executable() "extract-worker"
-	Env          []string      // extra environment for workers (KEY=VALUE)
+	Env          []string      // extra environment for workers (KEY=VALUE; GOGC here overrides WorkerGOGC)
 	MemoryLimit  int64         // per worker, bytes (default 1 GiB); keep >= 2x MaxInputBytes
 	Timeout      time.Duration // per document (default 60s)
-	RecycleAfter int           // documents before a worker is replaced (default 500)
+	RecycleAfter int           // documents before a worker is replaced (default 2000)
 	Limits       doctext.Limits
 	// WatchInterval is how often the parent samples a busy worker's RSS
 	// (default 100ms); a backstop behind the worker's own RLIMIT_DATA.
 	WatchInterval time.Duration
+	// WorkerGOGC is the workers' GOGC (default 400; the environment's or
+	// Env's GOGC wins). A worker's live heap is small between documents, so
+	// the default 100 made the Go GC about half of a worker's CPU on small
+	// text files; its memory stays bounded by MemoryLimit (RLIMIT_DATA and
+	// a GOMEMLIMIT at 85%, under which the GC works harder whatever GOGC
+	// says). See BENCHMARKS.md, "Ingestion pipeline end to end".
+	WorkerGOGC int
 	// StartTimeout bounds a worker's start-up handshake (default 10s).
 	StartTimeout time.Duration
 	// Pdftotext is passed to the workers' Options.Pdftotext: the path of
@@ -41,7 +51,8 @@ type PoolOptions struct {
 // Pool defaults.
 const (
 	DefaultMemoryLimit  = 1 << 30
-	DefaultRecycleAfter = 500
+	DefaultRecycleAfter = 2000
+	DefaultWorkerGOGC   = 400
 )
 
 func (o PoolOptions) withDefaults() (PoolOptions, error) {
@@ -63,6 +74,9 @@ func (o PoolOptions) withDefaults() (PoolOptions, error) {
 	}
 	if o.RecycleAfter <= 0 {
 		o.RecycleAfter = DefaultRecycleAfter
+	}
+	if o.WorkerGOGC <= 0 {
+		o.WorkerGOGC = DefaultWorkerGOGC
 	}
 	if o.WatchInterval <= 0 {
 		o.WatchInterval = 100 * time.Millisecond
@@ -208,8 +222,10 @@ func (p *Pool) start(ctx context.Context) (*worker, error) {
 		return nil, fmt.Errorf("%w: private temp dir: %w", ErrWorkerStart, err)
 	}
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
-	// Later entries win: the private TMPDIR overrides the caller's.
-	cmd.Env = append(append(os.Environ(), p.opt.Env...), "TMPDIR="+tmp)
+	// Later entries win: the private TMPDIR overrides the caller's; a GOGC
+	// in the environment or Env overrides WorkerGOGC.
+	env := append([]string{"GOGC=" + strconv.Itoa(p.opt.WorkerGOGC)}, os.Environ()...)
+	cmd.Env = append(append(env, p.opt.Env...), "TMPDIR="+tmp)
 	cmd.SysProcAttr = sysProcAttr()
 	// Own pipes (not StdinPipe/StdoutPipe): Wait must not close our read
 	// end while a response that was fully written is still being read.
@@ -295,7 +311,7 @@ func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (re
 	ch := make(chan outcome, 1)
 	go func() {
 		var o outcome
-		if o.err = writeMsg(w.stdin, req, data); o.err == nil {
+		if o.err = sendRequest(w.stdin, req, data); o.err == nil {
 			o.text, o.err = readResponse(w.stdout, &o.resp, 4*p.opt.Limits.MaxChars+4)
 		}
 		ch <- o
@@ -339,6 +355,38 @@ func (p *Pool) run(ctx context.Context, w *worker, req request, data []byte) (re
 		}
 	}
 }
+
+// sendRequest writes one request frame (the format of writeFrame) in one
+// write for documents up to smallFrame bytes, else two. writeFrame's
+// 64 KiB bufio.Writer per message was most of the parent's allocation per
+// small document (6.4 GB per 100,000 files, all of it GC work).
+func sendRequest(w io.Writer, req request, data []byte) error {
+	h, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	n := 4 + len(h) + 8
+	small := len(data) <= smallFrame
+	if small {
+		n += len(data)
+	}
+	buf := make([]byte, 0, n)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(h)))
+	buf = append(buf, h...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(data)))
+	if small {
+		_, err = w.Write(append(buf, data...))
+		return err
+	}
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// smallFrame is the largest document sendRequest copies into its frame.
+const smallFrame = 256 << 10
 
 // kill ends the worker's process group (the worker and anything it
 // started), reaps the worker and removes its private TMPDIR.

@@ -96,3 +96,48 @@ func TestWorkerIgnoresInterrupt(t *testing.T) {
 		t.Errorf("worker replaced after SIGINT/SIGTERM: %d -> %d", pid, got)
 	}
 }
+
+// TestPoolWorkerGOGC: workers run with WorkerGOGC unless the caller's Env
+// (or the environment) says otherwise.
+func TestPoolWorkerGOGC(t *testing.T) {
+	t.Setenv("GOGC", "") // restored after the test
+	os.Unsetenv("GOGC")
+	for _, tc := range []struct {
+		name string
+		gogc int
+		env  []string
+		want string
+	}{
+		{"default", 0, nil, "GOGC=400"},
+		{"option", 150, nil, "GOGC=150"},
+		{"env wins", 150, []string{"GOGC=off"}, "GOGC=off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := testPoolOptions("rlimit")
+			opt.Size = 1
+			opt.WorkerGOGC = tc.gogc
+			opt.Env = append(opt.Env, tc.env...)
+			p, err := NewPool(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if _, err := p.Extract(context.Background(), strings.NewReader("x"), Hint{MIME: TestMIMEEcho}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(livePID(t, p)) + "/environ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, kv := range strings.Split(string(b), "\x00") {
+				if strings.HasPrefix(kv, "GOGC=") {
+					got = append(got, kv)
+				}
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("worker GOGC %v, want [%s]", got, tc.want)
+			}
+		})
+	}
+}

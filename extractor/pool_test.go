@@ -1,6 +1,7 @@
 package extractor
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -211,5 +212,30 @@ func TestPoolBadCommand(t *testing.T) {
 	defer p2.Close()
 	if _, err := p2.Extract(context.Background(), strings.NewReader("x"), Hint{}); !errors.Is(err, ErrWorkerStart) {
 		t.Fatalf("cat as worker: got %v, want ErrWorkerStart", err)
+	}
+}
+
+// TestSendRequestFrame: sendRequest writes exactly what writeMsg writes,
+// for small documents (one write) and large ones (two), and the worker's
+// reader reads it back.
+func TestSendRequestFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 2000, smallFrame, smallFrame + 1, 3 * smallFrame} {
+		data := bytes.Repeat([]byte{'a', 0, 0xff}, n/3+1)[:n]
+		req := request{Name: "ø.txt", MIME: "text/plain", Size: int64(n)}
+		var got, want bytes.Buffer
+		if err := sendRequest(&got, req, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeMsg(&want, req, data); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("%d bytes: frame differs from writeMsg's", n)
+		}
+		var back request
+		body, err := readMsg(&got, &back, maxReqHeaderSize, int64(n))
+		if err != nil || back != req || !bytes.Equal(body, data) {
+			t.Fatalf("%d bytes: read back %+v %v", n, back, err)
+		}
 	}
 }

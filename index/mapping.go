@@ -11,9 +11,9 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/token/truncate"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/registry"
+	zapx "github.com/blevesearch/zapx/v17"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -54,7 +54,9 @@ const (
 
 var registerOnce sync.Once
 
-// registerAnalysis adds the fold token filter to Bleve's registry. Bleve
+// registerAnalysis adds the fold token filter and the memo tokenizer
+// (tokenizer.go) to Bleve's registry, and turns off zap's segment buffer
+// estimate (below). Bleve
 // resolves analysis components by name from a process-wide registry (also
 // when it re-opens an index and reads the stored mapping), so this cannot be
 // per index; it runs once, on first Open, rather than in init.
@@ -64,9 +66,21 @@ func registerAnalysis() {
 			func(map[string]interface{}, *registry.Cache) (analysis.TokenFilter, error) {
 				return foldFilter{}, nil
 			})
+		if err == nil {
+			err = registerTokenizer()
+		}
 		if err != nil {
 			panic("index: " + err.Error()) // only if another package took our name
 		}
+		// zap sizes a new segment's buffer up front as the previous
+		// segment's bytes per document times (documents + 100). After a
+		// batch holding one large document (a spreadsheet with a megabyte
+		// of text), the next batch of a few hundred small ones reserved
+		// hundreds of megabytes: the real corpus peaked at 0.9-1.5 GB RSS
+		// with small batches. Without the estimate the buffer grows as
+		// written (at most twice its final size). Process-wide, like the
+		// registry; set here, before any index of ours exists.
+		zapx.NewSegmentBufferAvgBytesPerDocFactor = 0
 	})
 }
 
@@ -81,9 +95,54 @@ var asciiFold = asciifolding.New()
 
 func (foldFilter) Filter(ts analysis.TokenStream) analysis.TokenStream {
 	for _, t := range ts {
-		t.Term = Fold(t.Term)
+		t.Term = foldTerms.fold(t.Term)
 	}
 	return ts
+}
+
+// foldMemo remembers the folded form of short non-ASCII terms: Unicode
+// normalisation (NFKD, then NFC) cost ~2% of the ingestion pipeline's CPU,
+// almost all of it on the same few thousand words of a language.
+type foldMemo struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// Bounds of the fold memo: terms up to foldMemoTerm bytes, at most
+// foldMemoMax of them (forgotten all at once when full; ~2 MB at most).
+const (
+	foldMemoTerm = 48
+	foldMemoMax  = 16 << 10
+)
+
+var foldTerms = &foldMemo{m: make(map[string]string)}
+
+// fold returns Fold(term) as a slice the caller owns.
+func (c *foldMemo) fold(term []byte) []byte {
+	ascii := true
+	for _, b := range term {
+		if b >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii || len(term) > foldMemoTerm {
+		return Fold(term)
+	}
+	c.mu.RLock()
+	f, ok := c.m[string(term)]
+	c.mu.RUnlock()
+	if ok {
+		return []byte(f)
+	}
+	out := Fold(term)
+	c.mu.Lock()
+	if len(c.m) >= foldMemoMax {
+		clear(c.m)
+	}
+	c.m[string(term)] = string(out)
+	c.mu.Unlock()
+	return out
 }
 
 // Fold returns the accent-folded form of a lower-cased term: decomposed
@@ -123,14 +182,14 @@ func NewMapping() (*mapping.IndexMappingImpl, error) {
 	}
 	if err := im.AddCustomAnalyzer(AnalyzerText, map[string]interface{}{
 		"type":          custom.Name,
-		"tokenizer":     unicode.Name,
+		"tokenizer":     tokenizerType,
 		"token_filters": []string{lowercase.Name, truncateFilter},
 	}); err != nil {
 		return nil, err
 	}
 	if err := im.AddCustomAnalyzer(AnalyzerFolded, map[string]interface{}{
 		"type":          custom.Name,
-		"tokenizer":     unicode.Name,
+		"tokenizer":     tokenizerType,
 		"token_filters": []string{lowercase.Name, foldFilterType, truncateFilter},
 	}); err != nil {
 		return nil, err

@@ -55,14 +55,17 @@ func run(ctx context.Context, args []string) error {
 	docvet := fs.String("docvet", "", "path of a built docvet binary (its extract-worker runs the extractions; required)")
 	workers := fs.Int("workers", runtime.NumCPU(), "extraction worker processes")
 	batch := fs.Int("batch", 256, "documents per index batch")
+	batchBytes := fs.Int64("batch-bytes", 0, "bytes per index batch (listed sizes, and text per index.Apply; default ingest.DefaultBatchBytes)")
 	dir := fs.String("dir", "", "work directory (default: a new temp dir, removed after)")
 	recoll := fs.Bool("recoll", true, "also run recollindex over the share when installed")
 	concurrency := fs.Int("concurrency", 0, "documents downloaded+extracted at once (default 2*workers)")
 	overlap := fs.Bool("overlap", false, "run the pipeline during the pull, kicked after every pulled page (as docvet serve does)")
+	live := fs.Bool("live", false, "scan, pull and ingest at once, as a running source and docvet serve do: the scan commits every 500 files, the puller pulls what is there, the pipeline is kicked after every page (implies -overlap)")
 	scorchCfg := fs.String("scorch", "", `extra scorch configuration as JSON, e.g. {"scorchPersisterOptions":{"NumPersisterWorkers":2}}`)
 	recollQuery := fs.String("recoll-query", "kontrakt", "word recollq must find to prove the Recoll index searchable")
 	shareDir := fs.String("share", "", "index this existing folder (read only) instead of generating -n files")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the pull+ingest phases to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile taken at the largest heap seen (sampled every 100 ms) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,15 +119,20 @@ func run(ctx context.Context, args []string) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 
-	total := time.Now()
-	ph := phase("scan")
-	ss, err := sh.Rescan(ctx)
-	if err != nil {
-		return err
+	if *live {
+		*overlap = true
 	}
-	ph.done(fmt.Sprintf("%d documents", ss.Documents))
-	if *shareDir != "" {
-		*n = int(ss.Documents)
+	total := time.Now()
+	if !*live {
+		ph := phase("scan")
+		ss, err := sh.Rescan(ctx)
+		if err != nil {
+			return err
+		}
+		ph.done(fmt.Sprintf("%d documents", ss.Documents))
+		if *shareDir != "" {
+			*n = int(ss.Documents)
+		}
 	}
 
 	core, err := store.Open(ctx, filepath.Join(*dir, "data", "docvet.db"), store.Options{})
@@ -144,6 +152,11 @@ func run(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	if *memprofile != "" {
+		stop := watchHeap(*memprofile)
+		defer stop()
+	}
+
 	// The pipeline.
 	pool, err := extractor.NewPool(extractor.PoolOptions{Size: *workers, Command: []string{*docvet, "extract-worker"}})
 	if err != nil {
@@ -154,6 +167,7 @@ func run(ctx context.Context, args []string) error {
 		Datasets:     []string{dataset},
 		AllowedBases: func(string) []string { return []string{srcURL + "/content/"} },
 		BatchSize:    *batch,
+		BatchBytes:   *batchBytes,
 		Concurrency:  *concurrency,
 		PollInterval: time.Hour, // passes are started by Kick (overlap) or Once
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -185,14 +199,51 @@ func run(ctx context.Context, args []string) error {
 		go func() { runDone <- p.Run(runCtx) }()
 		afterPage = p.Kick
 	}
-	ph = phase("pull")
-	pulled, err := pull(ctx, core, srcURL+sources.PublisherPath, afterPage)
-	if err != nil {
-		return err
+	var since json.RawMessage
+	var pulled int
+	if *live {
+		// The scan runs now; the puller takes what it has committed so far
+		// (docvet serve polls; here every 50 ms) until one pull after the
+		// scan's end has taken the rest.
+		total = time.Now()
+		ph := phase("scan+pull (live)")
+		scanned := make(chan error, 1)
+		go func() {
+			ss, err := sh.Rescan(ctx)
+			if *shareDir != "" {
+				*n = int(ss.Documents)
+			}
+			scanned <- err
+		}()
+		for finished := false; !finished; {
+			select {
+			case err := <-scanned:
+				if err != nil {
+					return err
+				}
+				finished = true
+			default:
+			}
+			k, err := pull(ctx, core, srcURL+sources.PublisherPath, &since, afterPage)
+			if err != nil {
+				return err
+			}
+			pulled += k
+			if k == 0 && !finished {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		ph.done(fmt.Sprintf("%d documents scanned and pulled", pulled))
+	} else {
+		ph := phase("pull")
+		pulled, err = pull(ctx, core, srcURL+sources.PublisherPath, &since, afterPage)
+		if err != nil {
+			return err
+		}
+		ph.done(fmt.Sprintf("%d entities", pulled))
 	}
-	ph.done(fmt.Sprintf("%d entities", pulled))
 
-	ph = phase("ingest")
+	ph := phase("ingest")
 	var st ingest.Stats
 	if *overlap {
 		// Wait for the running pipeline to catch up.
@@ -240,6 +291,40 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
+// watchHeap writes a heap profile to path whenever the heap in use is the
+// largest seen so far, until stop is called.
+func watchHeap(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse <= peak+peak/20 {
+				continue
+			}
+			peak = ms.HeapInuse
+			f, err := os.Create(path)
+			if err != nil {
+				return
+			}
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+			fmt.Fprintf(os.Stderr, "heap profile at %.0f MB in use\n", float64(peak)/1e6)
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 type phaseT struct {
 	name string
 	t0   time.Time
@@ -253,14 +338,14 @@ func (p *phaseT) done(what string) time.Duration {
 	return d
 }
 
-// pull copies the source's entities into the core store in pages.
-func pull(ctx context.Context, st *store.Store, url string, afterPage func()) (int, error) {
+// pull copies the source's entities after *since into the core store in
+// pages, advancing *since.
+func pull(ctx context.Context, st *store.Store, url string, since *json.RawMessage, afterPage func()) (int, error) {
 	c := &sources.PullClient{URL: url}
-	var since json.RawMessage
 	total := 0
 	for {
 		var page []sources.PulledEntity
-		pp, err := c.Pull(ctx, since, 10000, func(e sources.PulledEntity) error {
+		pp, err := c.Pull(ctx, *since, 10000, func(e sources.PulledEntity) error {
 			page = append(page, e)
 			return nil
 		})
@@ -289,7 +374,7 @@ func pull(ctx context.Context, st *store.Store, url string, afterPage func()) (i
 			return total, err
 		}
 		total += pp.Count
-		since = pp.Last
+		*since = pp.Last
 		afterPage()
 	}
 }

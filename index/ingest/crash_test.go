@@ -71,6 +71,9 @@ func crashHelper(dir string) error {
 		BatchSize:    16,
 		Concurrency:  4,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		// Each batch goes to the index in several Apply calls, so a kill
+		// also lands between the parts of one batch.
+		partBytes: 600,
 	}
 	ex := extractor.New(extractor.Options{Pdftotext: "-"})
 	idx, err := OpenIndex(ctx, st, filepath.Join(dir, "index"), testIndexOpt, ex, pathFetcher{}, opt)

@@ -3,14 +3,17 @@
 // kept in store state), validates each entity (sources.ParseDocument),
 // downloads its bytes from the publishing source only (Fetcher, with the
 // dataset's allowed content base), extracts the text in the sandboxed worker
-// pool (Extractor), writes one persisted Bleve batch (index.Apply) and then,
-// in ONE store transaction, the ledger rows of that batch and the new
-// position.
+// pool (Extractor), writes the batch to the index (index.Apply, persisted;
+// a batch with more text than Options.BatchBytes in several calls) and
+// then, in ONE store transaction, the ledger rows of that batch and the new
+// position. Batches are bounded by count and by bytes (the listed file
+// sizes), so memory does not grow with the share's largest files; the
+// ledger rows of a batch are read in one query.
 //
 // # Guarantees
 //
-//   - Crash safety: the index batch is persisted before the ledger rows and
-//     the position that cover it are committed. A crash in between replays
+//   - Crash safety: the whole batch is persisted in the index before the
+//     ledger rows and the position that cover it are committed. A crash in between replays
 //     the batch on restart; document ids are deterministic (index.DocID), so
 //     the replay replaces, never duplicates. Nothing is skipped because the
 //     position only advances together with the ledger rows.

@@ -54,9 +54,17 @@ type Options struct {
 	// nil or an empty result: every download of that dataset is refused
 	// and recorded as fetch-failed.
 	AllowedBases func(dataset string) []string
-	// BatchSize is the number of entities per index batch and ledger
-	// transaction (default 256).
+	// BatchSize is the largest number of entities per index batch and
+	// ledger transaction (default 256).
 	BatchSize int
+	// BatchBytes bounds a batch by bytes as well (default 4 MiB): a batch
+	// ends once the listed sizes (gdpr-document:filesize) of its documents
+	// reach it, and its extracted text goes to the index in index.Apply
+	// calls of at most about this much text each (text can outgrow the
+	// file: compressed formats), so the memory a batch holds (downloads,
+	// texts, Bleve's in-memory segment) does not grow with the share's
+	// largest files. A single larger document still forms a batch alone.
+	BatchBytes int64
 	// Concurrency bounds the documents downloaded and extracted at once
 	// (default 2*GOMAXPROCS; the extractor pool bounds the extractions).
 	Concurrency int
@@ -78,11 +86,20 @@ type Options struct {
 	Progress func(Progress)
 	// now is the clock (tests).
 	now func() time.Time
+	// partBytes bounds the text of one index.Apply call (default
+	// BatchBytes; tests make it smaller to split batches into parts).
+	partBytes int64
 }
 
 func (o Options) withDefaults() Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
+	if o.partBytes <= 0 {
+		o.partBytes = o.BatchBytes
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2 * runtime.GOMAXPROCS(0)
@@ -110,6 +127,9 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// DefaultBatchBytes is Options.BatchBytes' default.
+const DefaultBatchBytes = 4 << 20
 
 // Stats counts what one pass (Once) did.
 type Stats struct {
@@ -319,15 +339,15 @@ func (p *Pipeline) stream(ctx context.Context, ds string) (Stats, error) {
 		defer close(batches)
 		next := pos
 		for {
-			ents, err := p.read(gctx, ds, next)
-			if err != nil || len(ents) == 0 {
+			items, err := p.read(gctx, ds, next)
+			if err != nil || len(items) == 0 {
 				return err
 			}
-			b, err := p.prepare(gctx, ds, ents, nil)
+			b, err := p.prepare(gctx, ds, items, nil)
 			if err != nil {
 				return err
 			}
-			b.position = ents[len(ents)-1].Seq
+			b.position = items[len(items)-1].e.Seq
 			next = b.position
 			select {
 			case batches <- b:
@@ -358,14 +378,29 @@ func (p *Pipeline) stream(ctx context.Context, ds string) (Stats, error) {
 	return total, err
 }
 
-// read returns the next batch of entities after seq.
-func (p *Pipeline) read(ctx context.Context, ds string, after int64) ([]store.Entity, error) {
-	ents := make([]store.Entity, 0, p.opt.BatchSize)
+// errBatchFull stops read's scan once the batch is full.
+var errBatchFull = errors.New("batch full")
+
+// read returns the next batch of entities after seq, parsed: at most
+// BatchSize of them, and no more once their listed sizes reach BatchBytes.
+func (p *Pipeline) read(ctx context.Context, ds string, after int64) ([]item, error) {
+	items := make([]item, 0, min(p.opt.BatchSize, 1024))
+	var size int64
 	err := p.st.Since(ctx, ds, after, p.opt.BatchSize, func(e store.Entity) error {
-		ents = append(ents, e)
+		it := parseItem(e)
+		items = append(items, it)
+		if it.perr == nil {
+			size += max(it.d.FileSize, 0)
+		}
+		if size >= p.opt.BatchBytes {
+			return errBatchFull
+		}
 		return nil
 	})
-	return ents, err
+	if errors.Is(err, errBatchFull) {
+		err = nil
+	}
+	return items, err
 }
 
 // countAfter counts the entity versions of ds after seq (what is pending).
@@ -413,10 +448,16 @@ func (p *Pipeline) retries(ctx context.Context, ds string) (Stats, error) {
 	}
 	var total Stats
 	for len(due) > 0 {
-		n := min(len(due), p.opt.BatchSize)
+		// At most BatchSize rows, and no more once their sizes reach
+		// BatchBytes, as for the stream.
+		n, size := 0, int64(0)
+		for n < len(due) && n < p.opt.BatchSize && size < p.opt.BatchBytes {
+			size += max(due[n].Size, 0)
+			n++
+		}
 		rows := due[:n]
 		due = due[n:]
-		ents := make([]store.Entity, 0, n)
+		items := make([]item, 0, n)
 		prev := make(map[string]store.LedgerRow, n)
 		for _, r := range rows {
 			e, err := p.st.Get(ctx, ds, r.EntityID)
@@ -426,14 +467,14 @@ func (p *Pipeline) retries(ctx context.Context, ds string) (Stats, error) {
 			} else if err != nil {
 				return total, err
 			}
-			ents = append(ents, e)
+			items = append(items, parseItem(e))
 			prev[r.EntityID] = r
 		}
-		b, err := p.prepare(ctx, ds, ents, prev)
+		b, err := p.prepare(ctx, ds, items, prev)
 		if err != nil {
 			return total, err
 		}
-		b.stats.Retried = len(ents)
+		b.stats.Retried = len(items)
 		if err := p.commit(ctx, ds, b); err != nil {
 			return total, err
 		}
@@ -478,13 +519,24 @@ func (p *Pipeline) commit(ctx context.Context, ds string, b *batch) error {
 			deletes = append(deletes, index.DocID(ds, s.entityID))
 		default:
 			upserts = append(upserts, s.doc)
+			s.doc = index.Doc{} // upserts holds it now (and lets go of it once applied)
 		}
 	}
+	applied := len(upserts) + len(deletes)
 	t0 := time.Now()
 	// A prepared batch is committed even when ctx ends meanwhile: the
-	// extraction work is done, and a shutdown should not waste it.
-	if err := p.idx.Apply(context.WithoutCancel(ctx), upserts, deletes); err != nil {
-		return err
+	// extraction work is done, and a shutdown should not waste it. Its
+	// text goes to the index in parts of at most about BatchBytes; the
+	// ledger rows follow once all are persisted (a crash in between
+	// replays the whole batch, as for a single part).
+	for len(upserts) > 0 || len(deletes) > 0 {
+		n := partLen(upserts, p.opt.partBytes)
+		if err := p.idx.Apply(context.WithoutCancel(ctx), upserts[:n], deletes); err != nil {
+			return err
+		}
+		// Drop the references so the applied texts can be collected.
+		clear(upserts[:n])
+		upserts, deletes = upserts[n:], nil
 	}
 	t1 := time.Now()
 	err := p.st.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
@@ -513,11 +565,22 @@ func (p *Pipeline) commit(ctx context.Context, ds string, b *batch) error {
 	b.stats.IndexTime = t1.Sub(t0)
 	b.stats.CommitTime = time.Since(t1)
 	b.stats.Batches = 1
-	p.rate.add(p.opt.now(), len(upserts)+len(deletes))
+	p.rate.add(p.opt.now(), applied)
 	p.mu.Lock()
 	p.total.add(b.stats)
 	p.mu.Unlock()
 	return nil
+}
+
+// partLen returns how many of docs (at least one, if any) go into one
+// index.Apply call: as many as fit in maxText bytes of text.
+func partLen(docs []index.Doc, maxText int64) int {
+	n, text := 0, int64(0)
+	for n < len(docs) && (n == 0 || text+int64(len(docs[n].Text)) <= maxText) {
+		text += int64(len(docs[n].Text))
+		n++
+	}
+	return n
 }
 
 func (p *Pipeline) setPending(ds string, n int64) {

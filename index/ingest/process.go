@@ -54,24 +54,52 @@ const (
 // committing the batch (the extractor pool is gone, a worker cannot start).
 var errAbort = errors.New("ingest aborted")
 
+// item is one entity version of a batch, its document parsed once (when
+// the batch is read, so its listed size can bound the batch).
+type item struct {
+	e    store.Entity
+	d    sources.Document
+	perr error // sources.ParseDocument's; deleted entities are not parsed
+}
+
+func parseItem(e store.Entity) item {
+	it := item{e: e}
+	if !e.Deleted {
+		it.d, it.perr = sources.ParseDocument(e.AppendJSON(nil), nil)
+	}
+	return it
+}
+
 // prepare decides, downloads and extracts every entity of a batch, at most
 // Concurrency at a time. prev, when non-nil, holds the ledger rows of a
-// retry batch (the ledger is not consulted to skip them).
-func (p *Pipeline) prepare(ctx context.Context, ds string, ents []store.Entity, prev map[string]store.LedgerRow) (*batch, error) {
-	b := &batch{slots: make([]slot, len(ents))}
+// retry batch (the ledger is not consulted to skip them); otherwise the
+// ledger rows of the whole batch are read in one query.
+func (p *Pipeline) prepare(ctx context.Context, ds string, items []item, prev map[string]store.LedgerRow) (*batch, error) {
+	b := &batch{slots: make([]slot, len(items))}
+	retry := prev != nil
+	if !retry && !p.rebuild {
+		ids := make([]string, 0, len(items))
+		for i := range items {
+			if !items[i].e.Deleted {
+				ids = append(ids, items[i].e.ID)
+			}
+		}
+		var err error
+		if prev, err = p.st.LedgerBatch(ctx, ds, ids); err != nil {
+			return nil, err
+		}
+	}
 	snap := &lazySnapshot{idx: p.idx}
 	defer snap.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opt.Concurrency)
-	for i := range ents {
+	for i := range items {
 		g.Go(func() error {
 			var pr *store.LedgerRow
-			if prev != nil {
-				if r, ok := prev[ents[i].ID]; ok {
-					pr = &r
-				}
+			if r, ok := prev[items[i].e.ID]; ok {
+				pr = &r
 			}
-			return p.entity(gctx, ds, &ents[i], pr, prev != nil, snap, &b.slots[i])
+			return p.entity(gctx, ds, &items[i], pr, retry, snap, &b.slots[i])
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -99,33 +127,25 @@ func (p *Pipeline) prepare(ctx context.Context, ds string, ents []store.Entity, 
 	return b, nil
 }
 
-// entity fills s for one entity version.
-func (p *Pipeline) entity(ctx context.Context, ds string, e *store.Entity, prev *store.LedgerRow, retry bool, snap *lazySnapshot, s *slot) error {
+// entity fills s for one entity version. prev is its ledger row (nil:
+// none); retry says the entity is a retry of a failure (never skipped).
+func (p *Pipeline) entity(ctx context.Context, ds string, it *item, prev *store.LedgerRow, retry bool, snap *lazySnapshot, s *slot) error {
+	e := &it.e
 	s.entityID = e.ID
 	if e.Deleted {
 		s.delete, s.kind = true, outDeleted
 		return nil
 	}
-	if prev == nil && !retry && !p.rebuild {
-		r, err := p.st.Ledger(ctx, ds, e.ID)
-		switch {
-		case err == nil:
-			prev = &r
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		// A Retry row is never trusted, even for this very version: it is
-		// a failure, or a row an abandoned rebuild rewrote (abandonRebuild).
-		if prev != nil && prev.EntitySeq == e.Seq && prev.ExtractorVersion == p.opt.ExtractorVersion && !prev.Retry {
-			s.skip, s.kind = true, outSkipped
-			return nil
-		}
+	// A Retry row is never trusted, even for this very version: it is a
+	// failure, or a row an abandoned rebuild rewrote (abandonRebuild).
+	if !retry && !p.rebuild && prev != nil && prev.EntitySeq == e.Seq && prev.ExtractorVersion == p.opt.ExtractorVersion && !prev.Retry {
+		s.skip, s.kind = true, outSkipped
+		return nil
 	}
 	if p.rebuild {
 		prev = nil // nothing indexed to compare with or fall back on
 	}
-	raw := e.AppendJSON(nil)
-	d, err := sources.ParseDocument(raw, nil)
+	d, err := it.d, it.perr
 	row := store.LedgerRow{Source: ds, EntityID: e.ID, EntitySeq: e.Seq, ExtractorVersion: p.opt.ExtractorVersion}
 	if err != nil {
 		var ve *sources.ValidationError
