@@ -1,5 +1,6 @@
 // Package index owns the Bleve (scorch) index of extracted documents: its
-// explicit mapping (analysed and accent-folded text, normalised identifier
+// explicit mapping (the extracted text stored once and indexed once,
+// lower-cased and accent-folded with term vectors, normalised identifier
 // keywords, the entity properties of SPEC §1 except metadata, the extraction
 // status and content hash, and the stored segment locations), opening it
 // safely (ErrInUse instead of a hang when another process holds it,
@@ -7,11 +8,11 @@
 // persisted batch, and point-in-time snapshots for the search layer.
 //
 // Both text analyzers tokenize with docvet_unicode (tokenizer.go): Bleve's
-// unicode tokenizer plus a memo, so a document's text is segmented once for
-// text and text_folded. Tokens are identical to Bleve's unicode tokenizer.
-// An index created before it names "unicode" in its stored mapping and keeps
-// working unchanged (same terms); a binary without docvet_unicode cannot
-// open a newer index (ErrCorrupt: rebuilt by the pipeline).
+// unicode tokenizer plus a memo (mapping version 1 segmented each text for
+// two indexed fields). Tokens are identical to Bleve's unicode tokenizer. A
+// binary without docvet_unicode cannot open a newer index (ErrCorrupt:
+// rebuilt by the pipeline); an index of another mapping version is rebuilt
+// too (ErrIncompatible).
 //
 // The ledger of what was indexed and the ingestion pipeline live elsewhere;
 // the index can always be rebuilt from them.

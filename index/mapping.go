@@ -19,8 +19,8 @@ import (
 
 // Field names of the index. The search layer queries these by name.
 const (
-	FieldText           = "text"        // analysed: unicode words, lower-cased; stored, term vectors
-	FieldTextFolded     = "text_folded" // same text, accents folded (Ødegård -> odegard); term vectors
+	FieldText           = "text"        // the extracted text, stored only (snippets, delivery); searched via text_folded
+	FieldTextFolded     = "text_folded" // the text analysed: unicode words, lower-cased, accents folded (Ødegård -> odegard); term vectors
 	FieldIdentifiers    = "identifiers" // keyword, one term per occurrence: identifiers.Term(kind, value)
 	FieldSource         = "source"
 	FieldEntityID       = "entity_id"
@@ -45,7 +45,9 @@ const (
 	foldFilterType   = "docvet_fold"
 	truncateFilter   = "docvet_truncate"
 	maxTokenRunes    = 256 // longer "words" are blobs; truncating keeps terms bounded
-	mappingVersion   = "docvet-mapping-1"
+	// mappingVersion 2: text is stored only, text_folded is the one
+	// analysed field (version 1 indexed the text twice).
+	mappingVersion   = "docvet-mapping-2"
 	mappingVersionKy = "docvet:mapping-version"
 	// identifiersKey holds identifiers.Options.Fingerprint of the options
 	// the index was built with.
@@ -202,10 +204,18 @@ func NewMapping() (*mapping.IndexMappingImpl, error) {
 	dm := bleve.NewDocumentStaticMapping()
 	dm.Dynamic = false
 
+	// The text is indexed once, lower-cased and accent-folded, with term
+	// vectors (positions for phrases, byte offsets into the stored text for
+	// highlighting), and stored once as extracted. Every query of the search
+	// layer is case-insensitive and names are accent-insensitive, so a
+	// second, unfolded index of the same words (mapping version 1) matched
+	// nothing the folded one misses; dropping it cut Bleve's indexing time
+	// by a third (BENCHMARKS.md).
 	text := mapping.NewTextFieldMapping()
 	text.Analyzer = AnalyzerText
+	text.Index = false
 	text.Store = true
-	text.IncludeTermVectors = true
+	text.IncludeTermVectors = false
 	text.IncludeInAll = false
 	text.DocValues = false
 

@@ -210,9 +210,10 @@ func prepareNeedles(snap *index.Snapshot, q Query) ([]needle, error) {
 				}
 				nd.value = norm
 			} else {
-				// No pattern: the ID is matched as written, as a phrase.
-				nd.kind, nd.field = needlePhrase, index.FieldText
-				if toks := analyze(false, id.Value); len(toks) > 0 {
+				// No pattern: the ID is matched as written (case- and
+				// accent-insensitively, like all text), as a phrase.
+				nd.kind, nd.field = needlePhrase, index.FieldTextFolded
+				if toks := analyze(true, id.Value); len(toks) > 0 {
 					nd.phrases = [][]string{toks}
 				}
 			}

@@ -50,6 +50,8 @@ func main() {
 const dataset = "source:bench"
 
 func run(ctx context.Context, args []string) error {
+	// As docvet serve and docvet index run the pipeline.
+	ingest.TuneGC(os.Getenv)
 	fs := flag.NewFlagSet("bench-ingest", flag.ContinueOnError)
 	n := fs.Int("n", 20000, "documents in the generated share")
 	docvet := fs.String("docvet", "", "path of a built docvet binary (its extract-worker runs the extractions; required)")

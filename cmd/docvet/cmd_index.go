@@ -146,6 +146,7 @@ func (f *indexFlags) open(ctx context.Context, args []string, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
+	ingest.TuneGC(os.Getenv)
 	iopt, err := indexOptions(cfg)
 	if err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func TestBatchBytes(t *testing.T) {
 		t.Fatalf("index %d, ledger %d", e.count(), e.ledgerCount())
 	}
 	for i := range 10 {
-		if ids := e.search(index.FieldText, fmt.Sprintf("word%d", i)); len(ids) != 1 {
+		if ids := e.search(index.FieldTextFolded, fmt.Sprintf("word%d", i)); len(ids) != 1 {
 			t.Fatalf("word%d: %v", i, ids)
 		}
 	}

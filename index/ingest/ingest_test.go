@@ -85,13 +85,13 @@ func TestChangeReindexes(t *testing.T) {
 	if got := e.ex.calls.Load() - extracts; got != 1 {
 		t.Fatalf("%d extractions, want 1 (b.txt's text must be reused)", got)
 	}
-	if ids := e.search(index.FieldText, "old"); len(ids) != 0 {
+	if ids := e.search(index.FieldTextFolded, "old"); len(ids) != 0 {
 		t.Fatalf("old text still found: %v", ids)
 	}
-	if ids := e.search(index.FieldText, "fresh"); !slices.Equal(ids, []string{"a.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "fresh"); !slices.Equal(ids, []string{"a.txt"}) {
 		t.Fatalf("new text not found: %v", ids)
 	}
-	if ids := e.search(index.FieldText, "bravo"); !slices.Equal(ids, []string{"b.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "bravo"); !slices.Equal(ids, []string{"b.txt"}) {
 		t.Fatalf("reused text not found: %v", ids)
 	}
 	if ids := e.search(index.FieldFilename, "renamed.txt"); !slices.Equal(ids, []string{"b.txt"}) {
@@ -208,7 +208,7 @@ func TestFetchFailureRecordedAndRetried(t *testing.T) {
 		t.Fatalf("count %d ledger %d", e.count(), e.ledgerCount())
 	}
 	// The size mismatch still indexed what was downloaded.
-	if ids := e.search(index.FieldText, "appended"); !slices.Equal(ids, []string{"changed.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "appended"); !slices.Equal(ids, []string{"changed.txt"}) {
 		t.Fatalf("changed.txt text: %v", ids)
 	}
 	if ids := e.search(index.FieldStatus, StatusFetchFailed); len(ids) != 4 {
@@ -250,10 +250,10 @@ func TestFetchFailureRecordedAndRetried(t *testing.T) {
 			t.Fatalf("%s after recovery: %+v", id, r)
 		}
 	}
-	if ids := e.search(index.FieldText, "charlie"); !slices.Equal(ids, []string{"down.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "charlie"); !slices.Equal(ids, []string{"down.txt"}) {
 		t.Fatalf("recovered text: %v", ids)
 	}
-	if ids := e.search(index.FieldText, "appended"); len(ids) != 0 {
+	if ids := e.search(index.FieldTextFolded, "appended"); len(ids) != 0 {
 		t.Fatalf("text of the unlisted version remains: %v", ids)
 	}
 	e.clock.advance(time.Hour)
@@ -273,7 +273,7 @@ func TestFetchFailureKeepsIndexedText(t *testing.T) {
 	if st := e.once(); st.FetchFailed != 1 {
 		t.Fatalf("%+v", st)
 	}
-	if ids := e.search(index.FieldText, "hotel"); !slices.Equal(ids, []string{"a.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "hotel"); !slices.Equal(ids, []string{"a.txt"}) {
 		t.Fatalf("indexed text lost: %v", ids)
 	}
 	if ids := e.search(index.FieldStatus, StatusFetchFailed); !slices.Equal(ids, []string{"a.txt"}) {
@@ -317,7 +317,7 @@ func TestRealFetcher(t *testing.T) {
 	if r, _ := e.ledger("elsewhere"); !strings.Contains(r.Reason, "outside") || !r.Retry {
 		t.Fatalf("elsewhere: %+v", r)
 	}
-	if ids := e.search(index.FieldText, "kilo"); !slices.Equal(ids, []string{"here"}) {
+	if ids := e.search(index.FieldTextFolded, "kilo"); !slices.Equal(ids, []string{"here"}) {
 		t.Fatalf("%v", ids)
 	}
 }

@@ -72,10 +72,10 @@ func (e *env) checkRebuilt(n int) {
 	if got := e.count(); got != uint64(n) {
 		e.t.Fatalf("rebuilt index has %d documents, want %d", got, n)
 	}
-	if ids := e.search("text", "word7"); !slices.Equal(ids, []string{"doc-07.txt"}) {
+	if ids := e.search(index.FieldTextFolded, "word7"); !slices.Equal(ids, []string{"doc-07.txt"}) {
 		e.t.Fatalf("search in rebuilt index: %v", ids)
 	}
-	if ids := e.search("text", "papa"); len(ids) != 0 {
+	if ids := e.search(index.FieldTextFolded, "papa"); len(ids) != 0 {
 		e.t.Fatalf("deleted document came back: %v", ids)
 	}
 	dir := filepath.Join(e.dir, "index")
@@ -285,13 +285,13 @@ func TestInterruptedRebuildSkipsNothing(t *testing.T) {
 				t.Fatalf("healthy index rebuilt: %s", logs.String())
 			}
 			e.once()
-			if ids := e.search("text", "alphatwo"); !slices.Equal(ids, []string{"a.txt"}) {
+			if ids := e.search(index.FieldTextFolded, "alphatwo"); !slices.Equal(ids, []string{"a.txt"}) {
 				t.Errorf("a.txt v2 not searchable: %v", ids)
 			}
-			if ids := e.search("text", "alphaone"); len(ids) != 0 {
+			if ids := e.search(index.FieldTextFolded, "alphaone"); len(ids) != 0 {
 				t.Errorf("a.txt v1 still indexed: %v", ids)
 			}
-			if ids := e.search("text", "bravonew"); !slices.Equal(ids, []string{"b.txt"}) {
+			if ids := e.search(index.FieldTextFolded, "bravonew"); !slices.Equal(ids, []string{"b.txt"}) {
 				t.Errorf("b.txt not searchable: %v", ids)
 			}
 			for _, id := range []string{"a.txt", "b.txt"} {
@@ -322,7 +322,7 @@ func TestInterruptedRebuildSkipsNothing(t *testing.T) {
 			if e.count() != 8 || e.ledgerCount() != 8 {
 				t.Fatalf("index %d, ledger %d documents, want 8", e.count(), e.ledgerCount())
 			}
-			if ids := e.search("text", "word3"); !slices.Equal(ids, []string{"doc-03.txt"}) {
+			if ids := e.search(index.FieldTextFolded, "word3"); !slices.Equal(ids, []string{"doc-03.txt"}) {
 				t.Fatalf("unchanged document lost: %v", ids)
 			}
 			// A later rebuild succeeds and the pipeline has nothing to do.
@@ -336,7 +336,7 @@ func TestInterruptedRebuildSkipsNothing(t *testing.T) {
 			if st := e.once(); st.Extracted+st.Reused+st.Retried != 0 {
 				t.Fatalf("pass after a complete rebuild: %+v", st)
 			}
-			if ids := e.search("text", "alphatwo"); !slices.Equal(ids, []string{"a.txt"}) {
+			if ids := e.search(index.FieldTextFolded, "alphatwo"); !slices.Equal(ids, []string{"a.txt"}) {
 				t.Errorf("a.txt v2 not in the rebuilt index: %v", ids)
 			}
 			// Nothing left to re-check: the retry scan is back to failures only.
