@@ -520,20 +520,13 @@ func safeFetchErr(err error) error {
 	return errors.New("source unreachable")
 }
 
+// baseFor returns the content base of dataset ds that url may be fetched
+// under (extractor.BaseFor).
 func (d *Deliverer) baseFor(ds, url string) string {
 	if d.opt.AllowedBases == nil {
 		return ""
 	}
-	bases := d.opt.AllowedBases(ds)
-	for _, b := range bases {
-		if _, err := extractor.AllowedURL(url, b); err == nil {
-			return b
-		}
-	}
-	if len(bases) > 0 {
-		return bases[0]
-	}
-	return ""
+	return extractor.BaseFor(url, d.opt.AllowedBases(ds))
 }
 
 // itemName is the filename inside the encrypted item: the document's file

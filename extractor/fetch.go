@@ -136,6 +136,21 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL, allowedBase string) (io.Rea
 	return b, nil
 }
 
+// BaseFor returns the first of bases that rawURL lies under (AllowedURL),
+// else the first base, so that Fetch reports the refusal; "" when there
+// are none.
+func BaseFor(rawURL string, bases []string) string {
+	for _, b := range bases {
+		if _, err := AllowedURL(rawURL, b); err == nil {
+			return b
+		}
+	}
+	if len(bases) > 0 {
+		return bases[0]
+	}
+	return ""
+}
+
 // fetchErr maps a transport error to our sentinels.
 func fetchErr(ctx context.Context, err error) error {
 	var ne net.Error

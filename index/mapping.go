@@ -42,9 +42,9 @@ const (
 	AnalyzerText   = "docvet_text"
 	AnalyzerFolded = "docvet_folded"
 
-	foldFilterType   = "docvet_fold"
-	truncateFilter   = "docvet_truncate"
-	maxTokenRunes    = 256 // longer "words" are blobs; truncating keeps terms bounded
+	foldFilterType = "docvet_fold"
+	truncateFilter = "docvet_truncate"
+	maxTokenRunes  = 256 // longer "words" are blobs; truncating keeps terms bounded
 	// mappingVersion 2: text is stored only, text_folded is the one
 	// analysed field (version 1 indexed the text twice).
 	mappingVersion   = "docvet-mapping-2"

@@ -295,22 +295,13 @@ func isExtraction(status string) bool {
 	return false
 }
 
-// baseFor returns the first allowed base of ds that url lies under, or the
-// first base (so Fetch reports the refusal), or "".
+// baseFor returns the content base of dataset ds that url may be fetched
+// under (extractor.BaseFor).
 func (p *Pipeline) baseFor(ds, url string) string {
 	if p.opt.AllowedBases == nil {
 		return ""
 	}
-	bases := p.opt.AllowedBases(ds)
-	for _, b := range bases {
-		if _, err := extractor.AllowedURL(url, b); err == nil {
-			return b
-		}
-	}
-	if len(bases) > 0 {
-		return bases[0]
-	}
-	return ""
+	return extractor.BaseFor(url, p.opt.AllowedBases(ds))
 }
 
 // fetchReason maps a download error to a fixed, safe reason: transport
