@@ -7,12 +7,8 @@
 // ErrCorrupt when it cannot be read), applying upserts and deletes as one
 // persisted batch, and point-in-time snapshots for the search layer.
 //
-// Both text analyzers tokenize with docvet_unicode (tokenizer.go): Bleve's
-// unicode tokenizer plus a memo (mapping version 1 segmented each text for
-// two indexed fields). Tokens are identical to Bleve's unicode tokenizer. A
-// binary without docvet_unicode cannot open a newer index (ErrCorrupt:
-// rebuilt by the pipeline); an index of another mapping version is rebuilt
-// too (ErrIncompatible).
+// Both text analyzers use Bleve's unicode tokenizer; an index of another
+// mapping version is rebuilt by the pipeline (ErrIncompatible).
 //
 // The ledger of what was indexed and the ingestion pipeline live elsewhere;
 // the index can always be rebuilt from them.

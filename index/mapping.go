@@ -11,6 +11,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/token/truncate"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/registry"
 	zapx "github.com/blevesearch/zapx/v17"
@@ -56,9 +57,8 @@ const (
 
 var registerOnce sync.Once
 
-// registerAnalysis adds the fold token filter and the memo tokenizer
-// (tokenizer.go) to Bleve's registry, and turns off zap's segment buffer
-// estimate (below). Bleve
+// registerAnalysis adds the fold token filter to Bleve's registry, and
+// turns off zap's segment buffer estimate (below). Bleve
 // resolves analysis components by name from a process-wide registry (also
 // when it re-opens an index and reads the stored mapping), so this cannot be
 // per index; it runs once, on first Open, rather than in init.
@@ -68,9 +68,6 @@ func registerAnalysis() {
 			func(map[string]interface{}, *registry.Cache) (analysis.TokenFilter, error) {
 				return foldFilter{}, nil
 			})
-		if err == nil {
-			err = registerTokenizer()
-		}
 		if err != nil {
 			panic("index: " + err.Error()) // only if another package took our name
 		}
@@ -184,14 +181,14 @@ func NewMapping() (*mapping.IndexMappingImpl, error) {
 	}
 	if err := im.AddCustomAnalyzer(AnalyzerText, map[string]interface{}{
 		"type":          custom.Name,
-		"tokenizer":     tokenizerType,
+		"tokenizer":     unicode.Name,
 		"token_filters": []string{lowercase.Name, truncateFilter},
 	}); err != nil {
 		return nil, err
 	}
 	if err := im.AddCustomAnalyzer(AnalyzerFolded, map[string]interface{}{
 		"type":          custom.Name,
-		"tokenizer":     tokenizerType,
+		"tokenizer":     unicode.Name,
 		"token_filters": []string{lowercase.Name, foldFilterType, truncateFilter},
 	}); err != nil {
 		return nil, err
