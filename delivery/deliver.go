@@ -85,7 +85,7 @@ type Deliverer struct {
 	// afterRow runs after each recorded row (tests stop the process there).
 	afterRow func()
 	mu       sync.Mutex
-	failing  map[string]time.Time // request NUL row → first download failure
+	failing  map[string]rowFailure // request NUL row → its failed downloads
 }
 
 // New returns a Deliverer.
@@ -102,7 +102,7 @@ func New(st *store.Store, blobs *Blobs, fetch Fetcher, opt Options) *Deliverer {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{st: st, blobs: blobs, fetch: fetch, opt: opt, failing: map[string]time.Time{}}
+	return &Deliverer{st: st, blobs: blobs, fetch: fetch, opt: opt, failing: map[string]rowFailure{}}
 }
 
 // SetAfterRow installs f, called after each row is recorded (crash tests).
@@ -157,13 +157,40 @@ type fetchError struct{ err error }
 func (e *fetchError) Error() string { return e.err.Error() }
 func (e *fetchError) Unwrap() error { return e.err }
 
-// noteFailure remembers when a row first failed to download.
+// rowFailure is the download history of a row whose source fails.
+type rowFailure struct {
+	first, next time.Time // first failure; no new attempt before next
+	n           int
+}
+
+// Backoff of a failing row's downloads: doubling from retryMin to retryMax.
+const (
+	retryMin = 30 * time.Second
+	retryMax = 30 * time.Minute
+)
+
+// noteFailure remembers a row's failed download and when to try again.
+// The history is kept in memory: a restart tries every row at once and
+// starts its give-up clock again.
 func (d *Deliverer) noteFailure(key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.failing[key]; !ok {
-		d.failing[key] = d.opt.Now()
+	now := d.opt.Now()
+	f := d.failing[key]
+	if f.n == 0 {
+		f.first = now
 	}
+	f.n++
+	f.next = now.Add(min(retryMin<<min(f.n-1, 10), retryMax))
+	d.failing[key] = f
+}
+
+// waiting reports whether a failing row's next attempt is still ahead.
+func (d *Deliverer) waiting(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, ok := d.failing[key]
+	return ok && d.opt.Now().Before(f.next)
 }
 
 func (d *Deliverer) clearFailure(key string) {
@@ -177,8 +204,8 @@ func (d *Deliverer) clearFailure(key string) {
 func (d *Deliverer) giveUp(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	first, ok := d.failing[key]
-	return ok && d.opt.Now().Sub(first) >= d.opt.GiveUpAfter
+	f, ok := d.failing[key]
+	return ok && d.opt.Now().Sub(f.first) >= d.opt.GiveUpAfter
 }
 
 // Failing returns how many rows of a request are waiting for their source
@@ -245,11 +272,20 @@ func (d *Deliverer) Deliver(ctx context.Context, job Job) (Summary, error) {
 			break
 		}
 		dec := decisions[h.IndexID]
+		key := job.RequestID + "\x00" + h.IndexID
+		if d.waiting(key) {
+			mu.Lock()
+			failing++
+			if firstErr == nil {
+				firstErr = errors.New("source failed; waiting before the next attempt")
+			}
+			mu.Unlock()
+			continue
+		}
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			key := job.RequestID + "\x00" + h.IndexID
 			row, items, err := d.row(ctx, rcpt, job, h, dec)
 			var fe *fetchError
 			switch {

@@ -431,8 +431,10 @@ func TestDeliverGivesUp(t *testing.T) {
 	f.files["/files/keep/"+f.byName["keep"].Filename] = nil // replaced below
 	f.mu.Unlock()
 	broken := f.byName["keep"].ExtractContent
+	var brokenHits atomic.Int64
 	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.srv.URL+r.URL.Path == broken {
+			brokenHits.Add(1)
 			http.Error(w, "down", http.StatusBadGateway)
 			return
 		}
@@ -455,6 +457,10 @@ func TestDeliverGivesUp(t *testing.T) {
 	}
 	if d.Failing("req-1") != 1 {
 		t.Fatalf("failing rows %d", d.Failing("req-1"))
+	}
+	// Right after a failure the row waits (backoff): no new download.
+	if _, err := d.Deliver(ctx, f.job(t, &finished)); !errors.Is(err, ErrRowsPending) || brokenHits.Load() != 1 {
+		t.Fatalf("second run: %v, %d downloads of the failing file", err, brokenHits.Load())
 	}
 	now = now.Add(2 * time.Hour)
 	sum, err := d.Deliver(ctx, f.job(t, &finished))

@@ -37,6 +37,16 @@ func Scopes() []string { return []string{ScopePush, ScopeRead, ScopeSubjects, Sc
 
 const minSecretLen = 32
 
+// LoadSecret reads an existing secret file; unlike LoadOrCreateSecret it
+// never creates one (operator commands must not mint a new secret when the
+// configured file is missing: every token and portal link would change).
+func LoadSecret(path string) ([]byte, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	return LoadOrCreateSecret(path)
+}
+
 // LoadOrCreateSecret reads the HMAC secret at path, creating it (32 random
 // bytes, hex, mode 0600) when it does not exist. A secret shorter than 32
 // bytes is refused.

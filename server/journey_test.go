@@ -1125,10 +1125,11 @@ func excerpt(s, sub string) string {
 	return s[lo:hi]
 }
 
-// TestJourneyNothingFound: a request whose identifiers match nothing (and
-// with nothing unsearchable) needs no review: it is reviewed and delivered
-// at once, the subject is told, and the bundle says nothing was delivered.
-// A re-push that changes its key is refused once it was searched.
+// TestJourneyNothingFound: a request whose identifiers match nothing still
+// asks the data types' contacts; the empty workbook's upload answers it,
+// the subject is told and the bundle holds only its index page. A re-push
+// that changes its key is refused once it was searched, and so is one after
+// a delete.
 func TestJourneyNothingFound(t *testing.T) {
 	j := newJourney(t)
 	const (
@@ -1146,13 +1147,22 @@ func TestJourneyNothingFound(t *testing.T) {
 		"gdpr-access-request:identifiers":       []string{subject},
 	}
 	j.push(arIn, ar)
-	st := j.waitState(reqID, store.RequestDelivered, 60*time.Second)
+	// Nothing found: a person still confirms the empty answer.
+	st := j.waitState(reqID, store.RequestAwaitingReview, 60*time.Second)
 	if st.Hits != 0 {
 		t.Fatalf("hits %d", st.Hits)
 	}
-	msgs := j.waitMail(1)
+	if msgs := j.waitMail(1); len(msgs) != 1 || msgs[0].To[0] != "hr-lead@example.org" {
+		t.Fatalf("reviewer mail %+v", msgs)
+	}
+	wb := j.workbook(reqID)
+	if res := j.upload(reqID, wb.bytes()); res.Rows != 0 || res.State != store.RequestReviewed {
+		t.Fatalf("empty workbook upload: %+v", res)
+	}
+	j.waitState(reqID, store.RequestDelivered, 60*time.Second)
+	msgs := j.waitMail(2)[1:]
 	if len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != subject {
-		t.Fatalf("mail %+v: want exactly the subject's", msgs)
+		t.Fatalf("mail %+v: want the subject's", msgs)
 	}
 	ident, err := encrypt.NewIdentity(key.private, nil)
 	if err != nil {
@@ -1175,5 +1185,10 @@ func TestJourneyNothingFound(t *testing.T) {
 	code, body, _ := j.do(http.MethodPost, "/api/receivers/"+arIn+"/entities", j.tokens[ScopePush], "application/json", b)
 	if !bytes.Contains(body, []byte("can no longer change")) {
 		t.Fatalf("re-push with another key: %d %s", code, body)
+	}
+	j.push(arIn, map[string]any{"_id": reqID, "_deleted": true, "gdpr-access-request:access-request-id": reqID})
+	code, body, _ = j.do(http.MethodPost, "/api/receivers/"+arIn+"/entities", j.tokens[ScopePush], "application/json", b)
+	if !bytes.Contains(body, []byte("was deleted")) {
+		t.Fatalf("re-push after delete: %d %s", code, body)
 	}
 }

@@ -102,6 +102,12 @@ func (s *Server) kickNotifier() {
 // retry time is picked up).
 func (s *Server) runNotifier(ctx context.Context) {
 	n := s.notifier
+	if n.mail != nil || n.sms != nil {
+		// Entries that waited for a sender are due now that one exists.
+		if err := s.st.Update(ctx, func(tx *store.Tx) error { return tx.Undefer(reasonNoSender, time.Now()) }); err != nil {
+			s.log.Error("notify: resume waiting notifications", "err", err)
+		}
+	}
 	for {
 		n.runOnce(ctx)
 		wait := time.Minute
@@ -123,6 +129,9 @@ func (s *Server) runNotifier(ctx context.Context) {
 	}
 }
 
+// reasonNoSender is the outbox reason of entries waiting for a sender.
+const reasonNoSender = "no sender configured"
+
 // errNoSender: the channel a message needs is not configured; the entry
 // waits (without counting an attempt) until it is.
 var errNoSender = errors.New("no sender configured")
@@ -139,7 +148,7 @@ func (n *notifier) runOnce(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		sent, err := n.send(ctx, e)
+		sent, tokHash, err := n.send(ctx, e)
 		wctx := context.WithoutCancel(ctx)
 		switch {
 		case err == nil:
@@ -148,9 +157,9 @@ func (n *notifier) runOnce(ctx context.Context) {
 				if err := tx.MarkSent(e.ID); err != nil {
 					return err
 				}
-				if e.Kind == store.NotifySubject {
+				if tokHash != "" {
 					// The link went out: forget how to derive it again.
-					if err := tx.ClearPortalNonce(e.RequestID); err != nil {
+					if err := tx.ClearPortalNonce(e.RequestID, tokHash); err != nil {
 						return err
 					}
 				}
@@ -167,9 +176,9 @@ func (n *notifier) runOnce(ctx context.Context) {
 				s.log.Warn("notify: no sender configured; notifications wait in the outbox", "kind", e.Kind)
 				n.warned[e.Kind] = true
 			}
-			// Look again in an hour (or when the server restarts with one).
+			// Look again in an hour; a restart with a sender resumes it.
 			s.st.Update(wctx, func(tx *store.Tx) error {
-				return tx.Defer(e.ID, "no sender configured", time.Now().Add(time.Hour))
+				return tx.Defer(e.ID, reasonNoSender, time.Now().Add(time.Hour))
 			})
 		default:
 			attempts := e.Attempts + 1
@@ -218,8 +227,14 @@ func (e *errPermanentReason) Is(target error) bool { return target == notify.Err
 func permanent(reason string) error { return &errPermanentReason{reason: reason} }
 
 // send renders and sends one outbox entry; it returns how many messages
-// went out.
-func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, error) {
+// went out and, for the subject, the hash of the portal token it sent.
+func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, string, error) {
+	var tok string
+	sent, err := n.sendEntry(ctx, e, &tok)
+	return sent, tok, err
+}
+
+func (n *notifier) sendEntry(ctx context.Context, e store.OutboxEntry, tokenHash *string) (int, error) {
 	s := n.s
 	ent, err := s.st.Get(ctx, datasetAccessRequests, e.RequestID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -291,6 +306,7 @@ func (n *notifier) send(ctx context.Context, e store.OutboxEntry) (int, error) {
 			return 0, permanent("the portal link was sent already; reissue it to send a new one")
 		}
 		env["portal-url"] = s.portalLink(tok)
+		*tokenHash = tok.TokenHash
 		lang := ar.Language(s.cfg.Notifications.DefaultLanguage)
 		vals := notify.Values{ContactInfo: ar.ContactInfo, RequestID: e.RequestID, Env: env}
 		if ar.ContactInfoType == search.ContactPhone || !strings.Contains(ar.ContactInfo, "@") {

@@ -72,19 +72,20 @@ func (s *Server) checkAccessRequest(index int, raw json.RawMessage) checked {
 		return reject(index, id, []string{search.PropPublicKey + ": " + err.Error()})
 	}
 	ar.Timestamp = now.UTC().Truncate(time.Second)
-	if prev, err := s.st.Get(context.Background(), datasetAccessRequests, id); err == nil && !prev.Deleted {
-		var old search.AccessRequest
-		if json.Unmarshal(prev.Body, &old) == nil {
-			if !old.Timestamp.IsZero() {
-				ar.Timestamp = old.Timestamp
-			}
-			// Once searched, the request is answered to the key and contact
-			// it was filed with: a delivery half to one key and half to
-			// another could not be opened.
-			if rs, err := s.st.RequestState(context.Background(), id); err == nil && rs.State != store.RequestReceived &&
-				(old.PublicKey != ar.PublicKey || old.ContactInfo != ar.ContactInfo) {
-				return reject(index, id, []string{fmt.Sprintf("access request is %s: its public key and contact info can no longer change (file a new request)", rs.State)})
-			}
+	prev, perr := s.st.Get(context.Background(), datasetAccessRequests, id)
+	var old search.AccessRequest
+	if perr == nil && !prev.Deleted && json.Unmarshal(prev.Body, &old) == nil && !old.Timestamp.IsZero() {
+		ar.Timestamp = old.Timestamp
+	}
+	// Once searched, the request is answered to the key and contact it was
+	// filed with: a delivery half to one key and half to another could not
+	// be opened. A deleted request cannot come back with other ones either.
+	if rs, err := s.st.RequestState(context.Background(), id); err == nil && rs.State != store.RequestReceived {
+		switch {
+		case perr != nil || prev.Deleted:
+			return reject(index, id, []string{fmt.Sprintf("access request is %s and was deleted: file a new request", rs.State)})
+		case old.PublicKey != ar.PublicKey || old.ContactInfo != ar.ContactInfo:
+			return reject(index, id, []string{fmt.Sprintf("access request is %s: its public key and contact info can no longer change (file a new request)", rs.State)})
 		}
 	}
 	body, err := json.Marshal(ar)
@@ -335,15 +336,9 @@ func (rr *requestRunner) process(ctx context.Context, ix *index.Index, id string
 	return nil
 }
 
-// awaitReview moves a searched request on to awaiting-review, or straight
-// to reviewed when the search found nothing at all.
+// awaitReview moves a searched request on to awaiting-review and asks the
+// reviewers.
 func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
-	reviewed := false
-	defer func() {
-		if reviewed {
-			rr.s.kickDelivery()
-		}
-	}()
 	return rr.s.st.Update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.RequestState(id)
 		if err != nil {
@@ -362,20 +357,20 @@ func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if len(hits) == 0 && len(ns) == 0 {
-			// Nothing to review: the subject is told nothing was found.
-			reviewed = true
-			if err := tx.PutRequestState(id, store.RequestReviewed, ""); err != nil {
-				return err
-			}
-			return rr.s.auditTx(tx, actorSystem, "request.reviewed", id, map[string]any{"hits": 0, "automatic": true})
-		}
 		types := map[string]bool{}
 		for dt := range hits {
 			types[dt] = true
 		}
 		for dt := range ns {
 			types[dt] = true
+		}
+		if len(types) == 0 {
+			// Nothing found: still a person confirms the empty answer (the
+			// index may not hold every document yet), so every data type
+			// searched is asked; an upload of the empty workbook answers it.
+			for _, dt := range rr.s.types.list() {
+				types[dt] = true
+			}
 		}
 		for dt := range types {
 			for _, rcpt := range rr.s.reviewerRecipients(ctx, dt) {
@@ -384,7 +379,7 @@ func (rr *requestRunner) awaitReview(ctx context.Context, id string) error {
 				}
 			}
 		}
-		return rr.s.auditTx(tx, actorSystem, "request.awaiting-review", id, map[string]any{"data_types_with_hits": len(types)})
+		return rr.s.auditTx(tx, actorSystem, "request.awaiting-review", id, map[string]any{"data_types_asked": len(types)})
 	})
 }
 

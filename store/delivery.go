@@ -233,11 +233,12 @@ func (s *Store) PortalTokenOf(ctx context.Context, requestID string) (PortalToke
 		FROM portal_tokens WHERE request_id = ?`, requestID))
 }
 
-// ClearPortalNonce forgets the nonce of the request's portal token once
-// the link has been sent: the token can no longer be derived again, even
-// with the server secret, and keeps working (its hash stays).
-func (t *Tx) ClearPortalNonce(requestID string) error {
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE portal_tokens SET nonce = x'' WHERE request_id = ?`, requestID); err != nil {
+// ClearPortalNonce forgets the nonce of a portal token once its link has
+// been sent: the token can no longer be derived again, even with the server
+// secret, and keeps working (its hash stays). A token replaced meanwhile
+// (reissued) is left alone.
+func (t *Tx) ClearPortalNonce(requestID, tokenHash string) error {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE portal_tokens SET nonce = x'' WHERE request_id = ? AND token_hash = ?`, requestID, tokenHash); err != nil {
 		return fmt.Errorf("store: clear portal nonce: %w", err)
 	}
 	return nil

@@ -140,3 +140,14 @@ func (t *Tx) Defer(id int64, reason string, next time.Time) error {
 	}
 	return nil
 }
+
+// Undefer makes every unsent entry deferred with reason due at now (a
+// sender was configured since).
+func (t *Tx) Undefer(reason string, now time.Time) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET due_at = ? WHERE sent_at = 0 AND failed = 0 AND last_error = ? AND due_at > ?`,
+		now.UnixMicro(), reason, now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("store: resume notifications: %w", err)
+	}
+	return nil
+}

@@ -54,7 +54,7 @@ Works with docvet serve running (it asks the service) or stopped.
 		return err
 	case ok:
 		defer st.Close()
-		secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+		secret, err := server.LoadSecret(cfg.Auth.SecretFile)
 		if err != nil {
 			return fmt.Errorf("the audit chain is keyed with the server secret: %w", err)
 		}
@@ -105,7 +105,7 @@ id itself). Works with docvet serve running (it asks the service) or stopped.
 		defer st.Close()
 		ref := ""
 		if *request != "" {
-			secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+			secret, err := server.LoadSecret(cfg.Auth.SecretFile)
 			if err != nil {
 				return err
 			}

@@ -129,8 +129,12 @@ func runDecrypt(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	d := &decrypter{ctx: ctx, id: id, root: root, dir: *outDir, stdout: stdout, stderr: stderr}
 	for _, in := range inputs {
-		if fi, err := os.Stat(in); err == nil {
+		fi, err := os.Stat(in)
+		switch {
+		case err == nil && fi.Mode().IsRegular():
 			d.budget += min(fi.Size(), maxOutputBytes)*maxExpansion + expansionSlack
+		default: // a pipe or device: its size is unknown (item() caps it alone)
+			d.budget += maxOutputBytes
 		}
 	}
 	d.budget = min(d.budget, maxOutputBytes)

@@ -358,7 +358,7 @@ func localAPIGet(ctx context.Context, cfg server.Config, scope, path string) ([]
 	if _, err := os.Stat(cfg.Auth.SecretFile); err != nil {
 		return nil, fmt.Errorf("docvet serve is running; reading its secret to ask it: %w", err)
 	}
-	secret, err := server.LoadOrCreateSecret(cfg.Auth.SecretFile)
+	secret, err := server.LoadSecret(cfg.Auth.SecretFile)
 	if err != nil {
 		return nil, err
 	}
