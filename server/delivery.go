@@ -72,26 +72,7 @@ func (s *Server) runDeliveries(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Info("delivery: removed unreferenced files from the delivery store", "files", n)
 	}
-	for {
-		pending := dr.runOnce(ctx)
-		var retry <-chan time.Time
-		var t *time.Timer
-		if pending {
-			t = time.NewTimer(deliveryRetry)
-			retry = t.C
-		}
-		select {
-		case <-ctx.Done():
-		case <-dr.kick:
-		case <-retry:
-		}
-		if t != nil {
-			t.Stop()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-	}
+	runPasses(ctx, dr.kick, deliveryRetry, dr.runOnce)
 }
 
 // runOnce starts every reviewed request and delivers every delivering one.

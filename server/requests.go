@@ -193,18 +193,24 @@ func (s *Server) runRequests(ctx context.Context) {
 	if rr == nil {
 		return
 	}
+	runPasses(ctx, rr.kick, requestRetry, rr.runOnce)
+}
+
+// runPasses runs pass until ctx ends: again after a kick, or after retry
+// when the last pass left work pending.
+func runPasses(ctx context.Context, kick <-chan struct{}, retry time.Duration, pass func(context.Context) bool) {
 	for {
-		pending := rr.runOnce(ctx)
-		var retry <-chan time.Time
+		pending := pass(ctx)
+		var after <-chan time.Time
 		var t *time.Timer
 		if pending {
-			t = time.NewTimer(requestRetry)
-			retry = t.C
+			t = time.NewTimer(retry)
+			after = t.C
 		}
 		select {
 		case <-ctx.Done():
-		case <-rr.kick:
-		case <-retry:
+		case <-kick:
+		case <-after:
 		}
 		if t != nil {
 			t.Stop()
