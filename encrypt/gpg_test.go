@@ -2,55 +2,20 @@ package encrypt
 
 import (
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
 // gpgHome makes a throw-away GnuPG home and returns a function running gpg
-// in it. The test is skipped when gpg is not installed (.ci/run installs
-// gnupg).
+// in it with an empty loopback passphrase (gpgWithPassphrase). The test is
+// skipped when gpg is not installed (.ci/run installs gnupg).
 func gpgHome(t *testing.T) func(args ...string) string {
 	t.Helper()
-	gpg, err := exec.LookPath("gpg")
-	if err != nil {
-		t.Skip("gpg not installed (apt-get install -y gnupg): skipping the GnuPG interoperability test")
-	}
-	// A short path: gpg-agent's socket path must fit in sun_path.
-	home, err := os.MkdirTemp("", "gpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "GNUPGHOME="+home)
-	t.Cleanup(func() {
-		if conf, err := exec.LookPath("gpgconf"); err == nil {
-			cmd := exec.Command(conf, "--kill", "all")
-			cmd.Env = env
-			_ = cmd.Run()
-		}
-		os.RemoveAll(home)
-	})
+	run := gpgWithPassphrase(t)
 	return func(args ...string) string {
 		t.Helper()
-		base := []string{"--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""}
-		cmd := exec.Command(gpg, append(base, args...)...)
-		cmd.Env = env
-		cmd.Dir = filepath.Clean(home)
-		out, err := cmd.Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				t.Fatalf("gpg %s: %v: %s", args[0], err, ee.Stderr)
-			}
-			t.Fatalf("gpg %s: %v", args[0], err)
-		}
-		return string(out)
+		return run("", args...)
 	}
 }
 

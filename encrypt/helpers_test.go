@@ -211,14 +211,16 @@ func openMessage(t testing.TB, e *openpgp.Entity, msg []byte) (packet.CipherFunc
 	return ek.CipherFunc, plain[18 : len(plain)-22]
 }
 
-// gpgWithPassphrase is gpgHome's runner with the loopback passphrase
-// chosen per call (gpgHome always passes an empty one).
+// gpgWithPassphrase makes a throw-away GnuPG home and returns a function
+// running gpg in it with the loopback passphrase chosen per call. The test
+// is skipped when gpg is not installed (.ci/run installs gnupg).
 func gpgWithPassphrase(t *testing.T) func(passphrase string, args ...string) string {
 	t.Helper()
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
 		t.Skip("gpg not installed (apt-get install -y gnupg): skipping the GnuPG interoperability test")
 	}
+	// A short path: gpg-agent's socket path must fit in sun_path.
 	home, err := os.MkdirTemp("", "gpg")
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +242,7 @@ func gpgWithPassphrase(t *testing.T) func(passphrase string, args ...string) str
 		base := []string{"--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", passphrase}
 		cmd := exec.Command(gpg, append(base, args...)...)
 		cmd.Env = env
+		cmd.Dir = home // --use-embedded-filename writes here
 		out, err := cmd.Output()
 		if err != nil {
 			var ee *exec.ExitError
