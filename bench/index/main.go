@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
+	"github.com/docvet/docvet/bench/internal/benchkit"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -79,10 +78,10 @@ func run(ctx context.Context, args []string) error {
 	var elapsed, cpu time.Duration
 	textBytes := 0
 	measure := func(f func() error) error {
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), benchkit.CPU(syscall.RUSAGE_SELF)
 		err := f()
 		elapsed += time.Since(t0)
-		cpu += cpuTime() - c0
+		cpu += benchkit.CPU(syscall.RUSAGE_SELF) - c0
 		return err
 	}
 	var count uint64
@@ -164,11 +163,11 @@ func run(ctx context.Context, args []string) error {
 	if count != uint64(*n) {
 		return fmt.Errorf("indexed %d docs, want %d", count, *n)
 	}
-	size := dirSize(path)
+	size := benchkit.DirSize(path)
 	fmt.Printf("mode=%s docs=%d batch=%d text_MB=%.1f seconds=%.2f cpu_seconds=%.2f docs_per_s=%.0f docs_per_cpu_s=%.0f text_MB_per_s=%.2f peak_rss_MB=%.0f index_MB=%.0f GOMAXPROCS=%d\n",
 		*mode, *n, *batch, float64(textBytes)/1e6, elapsed.Seconds(), cpu.Seconds(),
 		float64(*n)/elapsed.Seconds(), float64(*n)/cpu.Seconds(),
-		float64(textBytes)/1e6/elapsed.Seconds(), peakRSSMB(), float64(size)/1e6, runtime.GOMAXPROCS(0))
+		float64(textBytes)/1e6/elapsed.Seconds(), benchkit.PeakRSSMB(), float64(size)/1e6, runtime.GOMAXPROCS(0))
 	return nil
 }
 
@@ -177,38 +176,10 @@ func run(ctx context.Context, args []string) error {
 // address, a phone number, a date or an amount, so identifier extraction has
 // realistic work to do.
 func generate(from, to int) []index.Doc {
-	vocab := strings.Fields(`the of and to in is for on that by this with from as be are was at
-		kontrakt avtale ansatt lønn ferie permisjon søknad vedtak klage faktura betaling kunde
-		oppsigelse arbeidsgiver arbeidstaker møte referat rapport prosjekt budsjett regnskap
-		Bjørn Ødegård Kari Nordmann Åse Ærø Øyvind Håkon Grønland Tromsø Bodø Straße Müller
-		employee contract salary holiday invoice payment customer meeting minutes report project
-		budget review performance agreement termination notice complaint decision application`)
-	first := []string{"kari", "ola", "bjorn", "ase", "per", "lise", "nils", "ingrid"}
-	last := []string{"nordmann", "hansen", "olsen", "odegard", "larsen", "berg", "dahl"}
 	docs := make([]index.Doc, 0, to-from)
 	var sb strings.Builder
 	for i := from; i < to; i++ {
-		r := rand.New(rand.NewPCG(1, uint64(i))) // document i is the same in every run and mode
-		sb.Reset()
-		for sb.Len() < 2000 {
-			switch k := r.IntN(100); {
-			case k == 0:
-				fmt.Fprintf(&sb, "%s.%s@Example.NO ", first[r.IntN(len(first))], last[r.IntN(len(last))])
-			case k == 1:
-				fmt.Fprintf(&sb, "+47 9%02d %02d %03d ", r.IntN(100), r.IntN(100), r.IntN(1000))
-			case k == 2:
-				fmt.Fprintf(&sb, "20%02d-%02d-%02d ", r.IntN(25), 1+r.IntN(12), 1+r.IntN(28))
-			case k == 3:
-				fmt.Fprintf(&sb, "NOK %d %03d,%02d ", r.IntN(100), r.IntN(1000), r.IntN(100))
-			default:
-				sb.WriteString(vocab[r.IntN(len(vocab))])
-				if r.IntN(12) == 0 {
-					sb.WriteString(". ")
-				} else {
-					sb.WriteByte(' ')
-				}
-			}
-		}
+		benchkit.Text(&sb, i, benchkit.TextOptions{Amounts: true, SentenceEnd: ". "})
 		text := sb.String()
 		entity := fmt.Sprintf("fileshare:dept-%d/doc-%07d.pdf", i%17, i)
 		docs = append(docs, index.Doc{
@@ -220,42 +191,4 @@ func generate(from, to int) []index.Doc {
 		})
 	}
 	return docs
-}
-
-// cpuTime is the user+system CPU time of this process so far: on a shared
-// machine it is a steadier measure of cost than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func peakRSSMB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-func dirSize(p string) int64 {
-	var n int64
-	_ = filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
-		}
-		return nil
-	})
-	return n
 }

@@ -12,14 +12,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/docvet/docvet/bench/internal/benchkit"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -89,7 +88,7 @@ func run(ctx context.Context, args []string) error {
 	if *shareDir != "" {
 		share = *shareDir
 		fmt.Printf("share: existing folder, %.1f MB; GOMAXPROCS=%d workers=%d batch=%d\n",
-			float64(dirSize(share))/1e6, runtime.GOMAXPROCS(0), *workers, *batch)
+			float64(benchkit.DirSize(share))/1e6, runtime.GOMAXPROCS(0), *workers, *batch)
 	} else {
 		t0 := time.Now()
 		bytes, err := generate(share, *n)
@@ -99,7 +98,7 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("share: %d files, %.1f MB text, generated in %s; GOMAXPROCS=%d workers=%d batch=%d\n",
 			*n, float64(bytes)/1e6, time.Since(t0).Round(time.Millisecond), runtime.GOMAXPROCS(0), *workers, *batch)
 	}
-	fmt.Printf("load average at start: %s\n", loadavg())
+	fmt.Printf("load average at start: %s\n", benchkit.LoadAvg())
 
 	// The file-share source, on loopback.
 	srcStore, err := store.Open(ctx, filepath.Join(*dir, "source.db"), store.Options{})
@@ -280,10 +279,10 @@ func run(ctx context.Context, args []string) error {
 	fmt.Printf("ingest: %.0f docs/s wall; extract (download+worker, summed over %d concurrent) %.1f s = %.1f s of worker-slot time per worker; index.Apply %.1f s (%.0f%% of wall); ledger commits %.2f s; %d batches\n",
 		float64(*n)/wall.Seconds(), opt.Concurrency, st.ExtractTime.Seconds(), st.ExtractTime.Seconds()/float64(opt.Concurrency),
 		st.IndexTime.Seconds(), 100*st.IndexTime.Seconds()/wall.Seconds(), st.CommitTime.Seconds(), st.Batches)
-	fmt.Printf("ingest: index.Apply alone %.0f docs/s; index %.0f MB\n", float64(*n)/st.IndexTime.Seconds(), float64(dirSize(idxDir))/1e6)
+	fmt.Printf("ingest: index.Apply alone %.0f docs/s; index %.0f MB\n", float64(*n)/st.IndexTime.Seconds(), float64(benchkit.DirSize(idxDir))/1e6)
 	fmt.Printf("total to searchable (scan + pull + ingest): %s\n", time.Since(total).Round(time.Millisecond))
 	fmt.Printf("peak RSS: bench process (source + core + pipeline) %.0f MB; CPU: process %.1f s, extract workers %.1f s\n",
-		peakRSSMB(), cpu(syscall.RUSAGE_SELF).Seconds(), cpu(syscall.RUSAGE_CHILDREN).Seconds())
+		benchkit.PeakRSSMB(), benchkit.CPU(syscall.RUSAGE_SELF).Seconds(), benchkit.CPU(syscall.RUSAGE_CHILDREN).Seconds())
 
 	if *recoll {
 		if err := runRecoll(ctx, *dir, share, *recollQuery); err != nil {
@@ -395,7 +394,7 @@ func runRecoll(ctx context.Context, dir, share, query string) error {
 	if err := os.WriteFile(filepath.Join(conf, "recoll.conf"), []byte("topdirs = "+share+"\n"), 0o600); err != nil {
 		return err
 	}
-	c0 := cpu(syscall.RUSAGE_CHILDREN)
+	c0 := benchkit.CPU(syscall.RUSAGE_CHILDREN)
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, bin, "-c", conf)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -407,7 +406,7 @@ func runRecoll(ctx context.Context, dir, share, query string) error {
 		return fmt.Errorf("recollq found nothing: %v: %s", err, tail(out))
 	}
 	fmt.Printf("recoll: recollindex %.2f s wall, %.1f s CPU (children); searchable (recollq found hits); xapiandb %.0f MB\n",
-		wall.Seconds(), (cpu(syscall.RUSAGE_CHILDREN) - c0).Seconds(), float64(dirSize(filepath.Join(conf, "xapiandb")))/1e6)
+		wall.Seconds(), (benchkit.CPU(syscall.RUSAGE_CHILDREN) - c0).Seconds(), float64(benchkit.DirSize(filepath.Join(conf, "xapiandb")))/1e6)
 	return nil
 }
 
@@ -423,36 +422,10 @@ func tail(b []byte) string {
 // bench/index: Norwegian/English words with accents, now and then an
 // e-mail, a phone number, a date or an amount), 1,000 per directory.
 func generate(root string, n int) (int64, error) {
-	vocab := strings.Fields(`the of and to in is for on that by this with from as be are was at
-		kontrakt avtale ansatt lønn ferie permisjon søknad vedtak klage faktura betaling kunde
-		oppsigelse arbeidsgiver arbeidstaker møte referat rapport prosjekt budsjett regnskap
-		Bjørn Ødegård Kari Nordmann Åse Ærø Øyvind Håkon Grønland Tromsø Bodø Straße Müller
-		employee contract salary holiday invoice payment customer meeting minutes report project
-		budget review performance agreement termination notice complaint decision application`)
-	first := []string{"kari", "ola", "bjorn", "ase", "per", "lise", "nils", "ingrid"}
-	last := []string{"nordmann", "hansen", "olsen", "odegard", "larsen", "berg", "dahl"}
 	var total int64
 	var sb strings.Builder
 	for i := range n {
-		r := rand.New(rand.NewPCG(1, uint64(i)))
-		sb.Reset()
-		for sb.Len() < 2000 {
-			switch k := r.IntN(100); {
-			case k == 0:
-				fmt.Fprintf(&sb, "%s.%s@Example.NO ", first[r.IntN(len(first))], last[r.IntN(len(last))])
-			case k == 1:
-				fmt.Fprintf(&sb, "+47 9%02d %02d %03d ", r.IntN(100), r.IntN(100), r.IntN(1000))
-			case k == 2:
-				fmt.Fprintf(&sb, "20%02d-%02d-%02d ", r.IntN(25), 1+r.IntN(12), 1+r.IntN(28))
-			default:
-				sb.WriteString(vocab[r.IntN(len(vocab))])
-				if r.IntN(12) == 0 {
-					sb.WriteString(".\n")
-				} else {
-					sb.WriteByte(' ')
-				}
-			}
-		}
+		benchkit.Text(&sb, i, benchkit.TextOptions{SentenceEnd: ".\n"})
 		d := filepath.Join(root, fmt.Sprintf("d%03d", i/1000))
 		if i%1000 == 0 {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -465,48 +438,4 @@ func generate(root string, n int) (int64, error) {
 		total += int64(sb.Len())
 	}
 	return total, nil
-}
-
-func cpu(who int) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(who, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func peakRSSMB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
-func dirSize(p string) int64 {
-	var n int64
-	_ = filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
-		}
-		return nil
-	})
-	return n
 }
