@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/docvet/docvet/bench/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,15 +149,9 @@ func doImport(n int, path string) error {
 }
 
 func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	mb := benchkit.PeakRSSMB()
+	if mb < 0 {
 		return "n/a"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return fmt.Sprintf("%d MB", kb/1024)
-		}
-	}
-	return "n/a"
+	return fmt.Sprintf("%d MB", int(mb))
 }
