@@ -18,20 +18,28 @@ import (
 	"github.com/docvet/docvet/store"
 )
 
-func TestRequestAndVetCommands(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "docvet.db"), store.Options{Synchronous: "NORMAL"})
+// apiServer is a core server over a new store in dir, behind an httptest
+// server, for the commands that talk to docvet serve.
+func apiServer(t *testing.T, dir string) (*store.Store, *server.Server, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "docvet.db"), store.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	srv, err := server.New(st, server.Config{DataDir: dir, Listen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	t.Cleanup(hs.Close)
+	return st, srv, hs
+}
+
+func TestRequestAndVetCommands(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, srv, hs := apiServer(t, dir)
 	tok, err := server.SignToken(srv.Secret(), "cli-reviewer", []string{server.ScopePush, server.ScopeSubjects}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
