@@ -168,18 +168,14 @@ func Run(ctx context.Context, snap *index.Snapshot, st *store.Store, q Query) (R
 
 // prepareNeedles normalises and de-duplicates the query's identifiers.
 func prepareNeedles(snap *index.Snapshot, q Query) ([]needle, error) {
+	// Every text query goes to text_folded, analysed as it was indexed.
 	folded := snap.Mapping().AnalyzerNamed(index.AnalyzerFolded)
-	text := snap.Mapping().AnalyzerNamed(index.AnalyzerText)
-	if folded == nil || text == nil {
-		return nil, errors.New("search: index mapping lacks the text analyzers")
+	if folded == nil {
+		return nil, errors.New("search: index mapping lacks the folded text analyzer")
 	}
-	analyze := func(useFolded bool, s string) []string {
-		an := text
-		if useFolded {
-			an = folded
-		}
+	analyze := func(s string) []string {
 		var out []string
-		for _, t := range an.Analyze([]byte(s)) {
+		for _, t := range folded.Analyze([]byte(s)) {
 			out = append(out, string(t.Term))
 		}
 		return out
@@ -213,13 +209,13 @@ func prepareNeedles(snap *index.Snapshot, q Query) ([]needle, error) {
 				// No pattern: the ID is matched as written (case- and
 				// accent-insensitively, like all text), as a phrase.
 				nd.kind, nd.field = needlePhrase, index.FieldTextFolded
-				if toks := analyze(true, id.Value); len(toks) > 0 {
+				if toks := analyze(id.Value); len(toks) > 0 {
 					nd.phrases = [][]string{toks}
 				}
 			}
 		case KindName:
 			nd.kind, nd.field = needlePhrase, index.FieldTextFolded
-			nd.phrases = namePhrases(norm, id.Value, func(s string) []string { return analyze(true, s) })
+			nd.phrases = namePhrases(norm, id.Value, analyze)
 		default:
 			continue
 		}
